@@ -1,0 +1,224 @@
+"""The `--sigma-*` model flags (defined once here) and how they are applied to a built model.
+
+Shared by every sigma_* model (MT and ASR): the fairseq model classes call
+``add_sigma_args`` in ``add_args``, ``prepare_sigma_args`` before building, and
+``apply_sigma_options`` on the built model.
+"""
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, List, Tuple
+
+from torch import nn
+
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from fairseq.dataclass.utils import gen_parser_from_dataclass
+from fairseq.modules import LayerNorm, MultiheadAttention
+
+from sigma_plugin.nn import apply_sigma_reparam, is_probeable_attention
+
+SIGMA_REPARAM_CHOICES = ChoiceEnum(["all", "attention", "none"])
+LAYERNORM_CHOICES = ChoiceEnum(["post", "pre", "none"])
+# Output layers (vocabulary projections) are left plain unless --sigma-reparam-output.
+OUTPUT_LAYER_PATTERNS = ("decoder.output_projection", "*ctc_proj")
+
+
+@dataclass
+class SigmaModelConfig(FairseqDataclass):
+    sigma_reparam: SIGMA_REPARAM_CHOICES = field(
+        default="all",
+        metadata={"help": "which weights get σReparam (W_hat = γ/σ(W)·W): 'all' = every Linear/Conv in "
+                          "the model except the output projection (the paper reparametrizes all linear "
+                          "layers), 'attention' = only the attention q/k/v/out projections, 'none' = plain "
+                          "model (the post-LN / pre-LN baselines)"})
+    sigma_reparam_output: bool = field(
+        default=False,
+        metadata={"help": "also reparametrize the output (vocabulary) projection; off by default because "
+                          "the MT presets tie it to the embedding matrix. Needs an untied output projection"})
+    sigma_exclude: str = field(
+        default="",
+        metadata={"help": "comma-separated shell patterns of module names to leave plain, "
+                          "e.g. 'encoder.layers.0.*,*.fc2'"})
+    sigma_gamma_init: str = field(
+        default="sigma0",
+        metadata={"help": "initial γ: 'sigma0' (γ₀ = σ(W₀), the converted model computes exactly what the "
+                          "plain model did; reference PyTorch code), 'one' (γ₀ = 1, reference JAX speech "
+                          "code) or a positive number"})
+    sigma_power_iterations: int = field(
+        default=1, metadata={"help": "power-iteration steps per training forward (≥ 1)"})
+    sigma_layernorm: LAYERNORM_CHOICES = field(
+        default="post",
+        metadata={"help": "LayerNorm placement: 'post' (after the residual add; the paper's setting), "
+                          "'pre' (before each sublayer, with a final LayerNorm), or 'none' (no LayerNorm "
+                          "at all: the paper's no-LN ablation). Replaces --encoder/decoder-normalize-before"})
+    sigma_deepnorm: bool = field(
+        default=False,
+        metadata={"help": "DeepNorm baseline (Wang et al. 2022, DeepNet): post-LN with residual x·α + f(x) and "
+                          "β-scaled Xavier init of FFN/value/output projections, α/β from the encoder-decoder "
+                          "formulas. Needs --sigma-layernorm post"})
+
+
+def add_sigma_args(parser) -> None:
+    gen_parser_from_dataclass(parser, SigmaModelConfig())
+
+
+def set_sigma_defaults(args) -> None:
+    """Fill in missing --sigma-* attributes (architecture functions, old checkpoints)."""
+    for name, f in SigmaModelConfig.__dataclass_fields__.items():
+        if not hasattr(args, name):
+            setattr(args, name, f.default)
+
+
+def prepare_sigma_args(args) -> None:
+    """Validate the --sigma-* flags and translate them into fairseq's own options.
+
+    Called before the model is built; raises ValueError naming the offending flag.
+    """
+    set_sigma_defaults(args)
+    if str(args.sigma_reparam) not in ("all", "attention", "none"):
+        raise ValueError(f"--sigma-reparam must be all, attention or none, got {args.sigma_reparam!r}")
+    if str(args.sigma_layernorm) not in ("post", "pre", "none"):
+        raise ValueError(f"--sigma-layernorm must be post, pre or none, got {args.sigma_layernorm!r}")
+    if not isinstance(args.sigma_power_iterations, int) or args.sigma_power_iterations < 1:
+        raise ValueError(f"--sigma-power-iterations must be >= 1, got {args.sigma_power_iterations!r}")
+    parse_gamma_init(args.sigma_gamma_init)
+    if args.sigma_deepnorm:
+        if args.sigma_layernorm != "post":
+            raise ValueError(f"--sigma-deepnorm is a post-LN method; it cannot be combined with "
+                             f"--sigma-layernorm {args.sigma_layernorm}")
+        if args.sigma_reparam != "none" and parse_gamma_init(args.sigma_gamma_init) != "sigma0":
+            raise ValueError("--sigma-deepnorm with σReparam needs --sigma-gamma-init sigma0: another γ₀ "
+                             "would undo DeepNorm's β-scaled initialisation")
+    if args.sigma_reparam_output and args.sigma_reparam == "none":
+        raise ValueError("--sigma-reparam-output needs --sigma-reparam all or attention (it is 'none')")
+    if args.sigma_reparam_output and (getattr(args, "share_decoder_input_output_embed", False)
+                                      or getattr(args, "share_all_embeddings", False)):
+        raise ValueError("--sigma-reparam-output cannot reparametrize an output projection tied to the "
+                         "embeddings: drop --share-decoder-input-output-embed/--share-all-embeddings")
+    pre = args.sigma_layernorm == "pre"
+    for side in ("encoder", "decoder"):
+        flag = f"{side}_normalize_before"
+        if getattr(args, flag, False) and not pre:
+            raise ValueError(f"--{flag.replace('_', '-')} conflicts with --sigma-layernorm "
+                             f"{args.sigma_layernorm}; use --sigma-layernorm pre")
+        setattr(args, flag, pre)
+
+
+def parse_gamma_init(value):
+    if isinstance(value, (int, float)):
+        return float(value)
+    if value in ("sigma0", "one"):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"--sigma-gamma-init must be 'sigma0', 'one' or a positive number, got {value!r}")
+    return number
+
+
+def deepnorm_constants(encoder_layers: int, decoder_layers: int) -> Dict[str, float]:
+    """DeepNet (Wang et al. 2022, Table 1) encoder-decoder constants: N encoder, M decoder layers."""
+    n, m = encoder_layers, decoder_layers
+    consts = {"decoder_alpha": (3 * m) ** 0.25, "decoder_beta": (12 * m) ** -0.25}
+    if n > 0:
+        consts["encoder_alpha"] = 0.81 * (n ** 4 * m) ** (1 / 16)
+        consts["encoder_beta"] = 0.87 * (n ** 4 * m) ** (-1 / 16)
+    return consts
+
+
+class _ScaledResidual:
+    """Mixin for fairseq Transformer layers: residual · α + f(x) (DeepNorm's x_{l+1} = LN(αx + f(x)))."""
+    deepnorm_alpha: float = 1.0
+
+    def residual_connection(self, x, residual):
+        return residual * self.deepnorm_alpha + x
+
+
+_SCALED_CLASSES: Dict[type, type] = {}
+
+
+def _enable_scaled_residual(layer: nn.Module, alpha: float) -> None:
+    cls = type(layer)
+    if cls not in _SCALED_CLASSES:
+        _SCALED_CLASSES[cls] = type(f"DeepNorm{cls.__name__}", (_ScaledResidual, cls), {})
+    layer.__class__ = _SCALED_CLASSES[cls]
+    layer.deepnorm_alpha = alpha
+
+
+def apply_deepnorm(encoder_layers: List[nn.Module], decoder_layers: List[nn.Module]) -> Dict[str, float]:
+    """Residual scaling α and β-scaled Xavier-normal init (DeepNet Algorithm/Fig. 2)."""
+    c = deepnorm_constants(len(encoder_layers), len(decoder_layers))
+    for side, layers in (("encoder", encoder_layers), ("decoder", decoder_layers)):
+        if not layers:
+            continue
+        alpha, beta = c[f"{side}_alpha"], c[f"{side}_beta"]
+        for layer in layers:
+            _enable_scaled_residual(layer, alpha)
+            for name, mod in layer.named_modules():
+                if not isinstance(mod, nn.Linear):
+                    continue
+                gain = 1.0 if name.endswith(("q_proj", "k_proj")) else beta
+                nn.init.xavier_normal_(mod.weight, gain=gain)
+    return c
+
+
+def remove_layernorms(layers: List[nn.Module]) -> int:
+    """--sigma-layernorm none: replace every LayerNorm inside the layers by Identity."""
+    count = 0
+    for layer in layers:
+        for name, mod in list(layer.named_modules()):
+            if isinstance(mod, (nn.LayerNorm, LayerNorm)) or type(mod).__name__ == "FusedLayerNorm":
+                parent_name, _, attr = name.rpartition(".")
+                parent = layer.get_submodule(parent_name) if parent_name else layer
+                setattr(parent, attr, nn.Identity())
+                count += 1
+    return count
+
+
+def sigma_reparam_selection(model: nn.Module, args) -> Tuple[List[str], List[str]]:
+    """(include, exclude) module-name patterns for apply_sigma_reparam from the flags."""
+    exclude = [p.strip() for p in str(getattr(args, "sigma_exclude", "") or "").split(",") if p.strip()]
+    if not args.sigma_reparam_output:
+        exclude += list(OUTPUT_LAYER_PATTERNS)
+    if args.sigma_reparam == "attention":
+        include = [f"{name}.{proj}" for name, m in model.named_modules() if is_probeable_attention(m)
+                   for proj in ("q_proj", "k_proj", "v_proj", "out_proj")]
+    else:
+        include = None
+    return include, exclude
+
+
+def apply_sigma_options(model: nn.Module, args, encoder_layers, decoder_layers) -> dict:
+    """Apply --sigma-layernorm none, --sigma-deepnorm and σReparam to a built model, in that order
+    (DeepNorm's init first, so that σReparam keeps the β-scaled weights). Returns a summary."""
+    summary = {}
+    if args.sigma_layernorm == "none":
+        summary["layernorms_removed"] = remove_layernorms(list(encoder_layers) + list(decoder_layers))
+    if args.sigma_deepnorm:
+        summary["deepnorm"] = apply_deepnorm(list(encoder_layers), list(decoder_layers))
+    if args.sigma_reparam != "none":
+        include, exclude = sigma_reparam_selection(model, args)
+        summary["sigma_reparam"] = apply_sigma_reparam(
+            model, include=include, exclude=exclude,
+            gamma_init=parse_gamma_init(args.sigma_gamma_init),
+            n_power_iterations=args.sigma_power_iterations)
+    return summary
+
+
+def attention_modules(model: nn.Module) -> Tuple[Dict[str, nn.Module], Dict[str, str]]:
+    """Name → attention module as ``enc_self.{i}``, ``dec_self.{i}``, ``dec_cross.{i}``, and each
+    name's query-padding group (``encoder`` / ``decoder``) for AttentionProbe."""
+    modules, groups = {}, {}
+    for side, kinds in (("encoder", (("self_attn", "enc_self"),)),
+                        ("decoder", (("self_attn", "dec_self"), ("encoder_attn", "dec_cross")))):
+        stack = getattr(model, side, None)
+        layers = getattr(stack, "layers", None) if stack is not None else None
+        for i, layer in enumerate(layers or []):
+            for attr, kind in kinds:
+                attn = getattr(layer, attr, None)
+                if attn is not None and is_probeable_attention(attn):
+                    modules[f"{kind}.{i}"] = attn
+                    groups[f"{kind}.{i}"] = side
+    return modules, groups
