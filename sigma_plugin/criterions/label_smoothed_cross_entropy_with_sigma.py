@@ -17,8 +17,9 @@ class SigmaLoggingConfig:
         metadata={"help": "every N training updates, log attention entropy per attention type (mean, "
                           "min, per layer), its Theorem 3.1 lower bound, σ and γ; 0 turns it off. "
                           "Other updates pay nothing"})
-    sigma_log_per_layer: bool = field(
-        default=True, metadata={"help": "also log per-layer entropy/σ/γ values (ent_enc_self_L0, ...)"})
+    sigma_log_summary_only: bool = field(
+        default=False, metadata={"help": "log only the summaries (mean/min/max), not the per-layer "
+                                         "values (ent_enc_self_L0, gamma_enc_L0, ...): for very deep models"})
 
 
 @dataclass
@@ -30,9 +31,9 @@ class LabelSmoothedCrossEntropyWithSigmaConfig(LabelSmoothedCrossEntropyCriterio
                     dataclass=LabelSmoothedCrossEntropyWithSigmaConfig)
 class LabelSmoothedCrossEntropyWithSigmaCriterion(LabelSmoothedCrossEntropyCriterion):
     def __init__(self, task, sentence_avg, label_smoothing, ignore_prefix_size=0, report_accuracy=False,
-                 sigma_log_interval=100, sigma_log_per_layer=True):
+                 sigma_log_interval=100, sigma_log_summary_only=False):
         super().__init__(task, sentence_avg, label_smoothing, ignore_prefix_size, report_accuracy)
-        self.sigma_metrics = SigmaMetrics(sigma_log_interval, sigma_log_per_layer)
+        self.sigma_metrics = SigmaMetrics(sigma_log_interval, per_layer=not sigma_log_summary_only)
 
     def forward(self, model, sample, reduce=True):
         if not self.sigma_metrics.due(model):

@@ -74,7 +74,7 @@ class SigmaMetrics:
         for qname, _, p in sigma_reparam_modules(unwrap_model(model)):
             m = _LAYER_RE.match(qname)
             group = f"{_SIDE[m.group(1)]}/{m.group(2)}" if m else "other/0"
-            out[f"sigma/gamma/{group}"] = out.get(f"sigma/gamma/{group}", 0.0) + float(p.gamma)
+            out[f"sigma/gamma/{group}"] = out.get(f"sigma/gamma/{group}", 0.0) + float(p.gamma.detach())
             out[f"sigma/sigma/{group}"] = out.get(f"sigma/sigma/{group}", 0.0) + p.last_sigma
             out[f"sigma/count/{group}"] = out.get(f"sigma/count/{group}", 0.0) + 1.0
         return out

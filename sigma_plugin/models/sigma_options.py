@@ -13,7 +13,6 @@ from torch import nn
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.dataclass.utils import gen_parser_from_dataclass
-from fairseq.modules import LayerNorm, MultiheadAttention
 
 from sigma_plugin.nn import apply_sigma_reparam, is_probeable_attention
 
@@ -169,7 +168,8 @@ def remove_layernorms(layers: List[nn.Module]) -> int:
     count = 0
     for layer in layers:
         for name, mod in list(layer.named_modules()):
-            if isinstance(mod, (nn.LayerNorm, LayerNorm)) or type(mod).__name__ == "FusedLayerNorm":
+            # fairseq's LayerNorm() returns nn.LayerNorm or apex's FusedLayerNorm (a subclass of neither)
+            if isinstance(mod, nn.LayerNorm) or type(mod).__name__ == "FusedLayerNorm":
                 parent_name, _, attr = name.rpartition(".")
                 parent = layer.get_submodule(parent_name) if parent_name else layer
                 setattr(parent, attr, nn.Identity())

@@ -1,0 +1,121 @@
+"""`sigma_ctc`: CTC loss for models with a CTC output (sigma_s2t_ctc, or sigma_s2t_transformer
+with a CTC head), plus the entropy/σ/γ metrics every --sigma-log-interval updates
+(docs/metrics.md) and, on validation, greedy-decoding token/word error counts.
+
+The blank is the dictionary's ``<s>``; targets are the reference tokens without ``</s>``.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from omegaconf import II
+from torchaudio.functional import edit_distance
+
+from fairseq import utils
+from fairseq.criterions import FairseqCriterion, register_criterion
+from fairseq.dataclass import FairseqDataclass
+from fairseq.logging import metrics
+
+from sigma_plugin.asr.ctc_greedy import ctc_greedy_decode
+
+from .label_smoothed_cross_entropy_with_sigma import SigmaLoggingConfig
+from .sigma_metrics import SigmaMetrics, reduce_sigma_metrics
+
+
+def ctc_targets(sample, pad: int, eos: int):
+    """Flattened CTC targets and their lengths: target tokens minus padding and </s>."""
+    target = sample["target"]
+    keep = target.ne(pad) & target.ne(eos)
+    return target.masked_select(keep), keep.sum(-1)
+
+
+def ctc_loss_sum(lprobs, input_lengths, sample, blank: int, pad: int, eos: int, zero_infinity: bool):
+    targets, target_lengths = ctc_targets(sample, pad, eos)
+    with torch.backends.cudnn.flags(enabled=False):  # cuDNN CTC has extra constraints on lengths
+        return F.ctc_loss(lprobs, targets, input_lengths, target_lengths, blank=blank,
+                          reduction="sum", zero_infinity=zero_infinity)
+
+
+def greedy_error_counts(lprobs, lengths, sample, dictionary):
+    """Token edit errors / reference tokens and word errors / reference words (greedy CTC)."""
+    hyps = ctc_greedy_decode(lprobs, lengths, dictionary.bos())
+    pad, eos = dictionary.pad(), dictionary.eos()
+    out = {"tok_errors": 0, "tok_total": 0, "word_errors": 0, "word_total": 0}
+    for hyp, ref in zip(hyps, sample["target"].tolist()):
+        ref = [t for t in ref if t not in (pad, eos)]
+        out["tok_errors"] += edit_distance(hyp, ref)
+        out["tok_total"] += len(ref)
+        hyp_words = dictionary.string(torch.tensor(hyp, dtype=torch.long), "sentencepiece").split()
+        ref_words = dictionary.string(torch.tensor(ref, dtype=torch.long), "sentencepiece").split()
+        out["word_errors"] += edit_distance(hyp_words, ref_words)
+        out["word_total"] += len(ref_words)
+    return out
+
+
+def log_ctc_metrics(logging_outputs) -> None:
+    """ctc_loss (base 2, per sample_size unit) and, if present, validation tok/word error rates."""
+    def total(key):
+        return sum(log.get(key, 0) for log in logging_outputs)
+    sample_size = total("sample_size")
+    if sample_size > 0:
+        metrics.log_scalar("ctc_loss", total("ctc_loss") / sample_size / math.log(2), sample_size, round=3)
+    for kind in ("tok", "word"):
+        n = total(f"{kind}_total")
+        if n > 0:
+            metrics.log_scalar(f"ctc_{kind}_err", 100.0 * total(f"{kind}_errors") / n, n, round=2)
+
+
+@dataclass
+class SigmaCtcConfig(FairseqDataclass, SigmaLoggingConfig):
+    zero_infinity: bool = field(
+        default=True, metadata={"help": "zero the loss of utterances too short for their targets "
+                                        "(instead of inf); they are then ignored"})
+    sentence_avg: bool = II("optimization.sentence_avg")
+
+
+@register_criterion("sigma_ctc", dataclass=SigmaCtcConfig)
+class SigmaCtcCriterion(FairseqCriterion):
+    def __init__(self, task, zero_infinity=True, sentence_avg=False, sigma_log_interval=100,
+                 sigma_log_per_layer=True):
+        super().__init__(task)
+        self.dictionary = task.target_dictionary
+        self.zero_infinity = zero_infinity
+        self.sentence_avg = sentence_avg
+        self.sigma_metrics = SigmaMetrics(sigma_log_interval, sigma_log_per_layer)
+
+    def forward(self, model, sample, reduce=True):
+        if not self.sigma_metrics.due(model):
+            return self._forward(model, sample)
+        with self.sigma_metrics.capture(model) as entries:
+            loss, sample_size, logging_output = self._forward(model, sample)
+        logging_output.update(entries)
+        return loss, sample_size, logging_output
+
+    def _forward(self, model, sample):
+        net_output = model(**sample["net_input"])
+        lprobs, lengths = model.get_ctc_output(net_output, sample)
+        d = self.dictionary
+        loss = ctc_loss_sum(lprobs, lengths, sample, d.bos(), d.pad(), d.eos(), self.zero_infinity)
+        ntokens = sample["ntokens"]
+        sample_size = sample["target"].size(0) if self.sentence_avg else ntokens
+        logging_output = {"loss": utils.item(loss.data), "ctc_loss": utils.item(loss.data),
+                          "ntokens": ntokens, "nsentences": sample["target"].size(0),
+                          "sample_size": sample_size}
+        if not model.training:
+            with torch.no_grad():
+                logging_output.update(greedy_error_counts(lprobs, lengths, sample, d))
+        return loss, sample_size, logging_output
+
+    @classmethod
+    def reduce_metrics(cls, logging_outputs) -> None:
+        loss_sum = sum(log.get("loss", 0) for log in logging_outputs)
+        sample_size = sum(log.get("sample_size", 0) for log in logging_outputs)
+        metrics.log_scalar("loss", loss_sum / max(sample_size, 1) / math.log(2), sample_size, round=3)
+        log_ctc_metrics(logging_outputs)
+        reduce_sigma_metrics(logging_outputs)
+
+    @staticmethod
+    def logging_outputs_can_be_summed() -> bool:
+        return True

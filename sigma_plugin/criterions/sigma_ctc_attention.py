@@ -1,0 +1,86 @@
+"""`sigma_ctc_attention`: joint CTC + attention loss for sigma_s2t_transformer (Kim et al. 2017,
+as in ESPnet): loss = λ·CTC + (1 − λ)·label-smoothed CE, λ = --sigma-ctc-weight, both summed
+over the batch. λ > 0 makes the model build its CTC head (encoder.ctc_proj). Entropy/σ/γ
+metrics every --sigma-log-interval updates (docs/metrics.md).
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+
+from fairseq import utils
+from fairseq.criterions import register_criterion
+from fairseq.criterions.label_smoothed_cross_entropy import (
+    LabelSmoothedCrossEntropyCriterion, LabelSmoothedCrossEntropyCriterionConfig)
+
+from .label_smoothed_cross_entropy_with_sigma import SigmaLoggingConfig
+from .sigma_ctc import ctc_loss_sum, greedy_error_counts, log_ctc_metrics
+from .sigma_metrics import SigmaMetrics, reduce_sigma_metrics
+
+
+@dataclass
+class SigmaCtcAttentionConfig(LabelSmoothedCrossEntropyCriterionConfig, SigmaLoggingConfig):
+    sigma_ctc_weight: float = field(
+        default=0.3, metadata={"help": "λ in λ·CTC + (1−λ)·attention loss, in [0, 1); 0 = attention "
+                                       "only (no CTC head is built)"})
+    sigma_ctc_zero_infinity: bool = field(
+        default=True, metadata={"help": "zero the CTC loss of utterances too short for their targets"})
+
+
+@register_criterion("sigma_ctc_attention", dataclass=SigmaCtcAttentionConfig)
+class SigmaCtcAttentionCriterion(LabelSmoothedCrossEntropyCriterion):
+    def __init__(self, task, sentence_avg, label_smoothing, ignore_prefix_size=0, report_accuracy=False,
+                 sigma_log_interval=100, sigma_log_per_layer=True, sigma_ctc_weight=0.3,
+                 sigma_ctc_zero_infinity=True):
+        super().__init__(task, sentence_avg, label_smoothing, ignore_prefix_size, report_accuracy)
+        if not 0.0 <= sigma_ctc_weight < 1.0:
+            raise ValueError(f"--sigma-ctc-weight must be in [0, 1), got {sigma_ctc_weight}")
+        self.dictionary = task.target_dictionary
+        self.ctc_weight = sigma_ctc_weight
+        self.zero_infinity = sigma_ctc_zero_infinity
+        self.sigma_metrics = SigmaMetrics(sigma_log_interval, sigma_log_per_layer)
+
+    def forward(self, model, sample, reduce=True):
+        if not self.sigma_metrics.due(model):
+            return self._forward(model, sample, reduce)
+        decoder_pad = sample["net_input"]["prev_output_tokens"].eq(self.padding_idx)
+        with self.sigma_metrics.capture(model, {"decoder": decoder_pad}) as entries:
+            loss, sample_size, logging_output = self._forward(model, sample, reduce)
+        logging_output.update(entries)
+        return loss, sample_size, logging_output
+
+    def _forward(self, model, sample, reduce=True):
+        net_output = model(**sample["net_input"])
+        att_loss, nll_loss = self.compute_loss(model, net_output, sample, reduce=reduce)
+        loss = att_loss
+        ctc_loss = torch.zeros_like(att_loss)
+        if self.ctc_weight > 0:
+            lprobs, lengths = model.get_ctc_output(net_output, sample)
+            d = self.dictionary
+            ctc_loss = ctc_loss_sum(lprobs, lengths, sample, d.bos(), d.pad(), d.eos(), self.zero_infinity)
+            loss = self.ctc_weight * ctc_loss + (1.0 - self.ctc_weight) * att_loss
+        sample_size = sample["target"].size(0) if self.sentence_avg else sample["ntokens"]
+        logging_output = {
+            "loss": utils.item(loss.data), "nll_loss": utils.item(nll_loss.data),
+            "att_loss": utils.item(att_loss.data), "ctc_loss": utils.item(ctc_loss.data),
+            "ntokens": sample["ntokens"], "nsentences": sample["target"].size(0),
+            "sample_size": sample_size,
+        }
+        if self.report_accuracy:
+            n_correct, total = self.compute_accuracy(model, net_output, sample)
+            logging_output["n_correct"] = utils.item(n_correct.data)
+            logging_output["total"] = utils.item(total.data)
+        if self.ctc_weight > 0 and not model.training:
+            with torch.no_grad():
+                logging_output.update(greedy_error_counts(lprobs, lengths, sample, self.dictionary))
+        return loss, sample_size, logging_output
+
+    @classmethod
+    def reduce_metrics(cls, logging_outputs) -> None:
+        super().reduce_metrics(logging_outputs)
+        log_ctc_metrics(logging_outputs)
+        reduce_sigma_metrics(logging_outputs)
+
+    @staticmethod
+    def logging_outputs_can_be_summed() -> bool:
+        return True

@@ -1,0 +1,26 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes minutes; excluded from the default run (make test)")
+
+
+@pytest.fixture(scope="session")
+def shared_dir():
+    if not SHARED.is_dir():
+        pytest.fail(f"{SHARED} is missing: the tests read the shared corpora from ../shared")
+    return SHARED
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_thread():
+    # 2-core machines: keep torch from oversubscribing when tests spawn subprocesses.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+    torch.set_num_threads(1)

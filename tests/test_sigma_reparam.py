@@ -1,0 +1,245 @@
+import io
+
+import pytest
+import torch
+from torch import nn
+from torch.autograd import gradcheck
+
+from sigma_plugin.nn import (apply_sigma_reparam, get_sigma_reparam, remove_sigma_reparam,
+                             sigma_reparam)
+
+
+def exact_sigma(w):
+    return torch.linalg.matrix_norm(w.detach().flatten(1).double(), ord=2).item()
+
+
+def ill_conditioned(m, n, cond=1e4, gap=1.5):
+    u, _ = torch.linalg.qr(torch.randn(m, m))
+    v, _ = torch.linalg.qr(torch.randn(n, n))
+    k = min(m, n)
+    s = torch.logspace(0, -torch.log10(torch.tensor(cond)).item(), k)
+    s[0] *= gap
+    return u[:, :k] @ torch.diag(s) @ v[:, :k].T
+
+
+@pytest.mark.parametrize("kind", ["random", "ill"])
+def test_sigma_estimate_tracks_spectral_norm_during_training(kind):
+    torch.manual_seed(0)
+    lin = nn.Linear(48, 32)
+    sigma_reparam(lin)
+    p = get_sigma_reparam(lin)
+    opt = torch.optim.SGD(lin.parameters(), lr=0.05)
+    for step in range(20):
+        if step == 10 and kind == "ill":  # jump to a very different, ill-conditioned matrix
+            with torch.no_grad():
+                lin.parametrizations.weight.original.copy_(ill_conditioned(32, 48))
+        lin.train()
+        lin(torch.randn(8, 48)).pow(2).mean().backward()
+        opt.step()
+        opt.zero_grad()
+    for _ in range(3):  # "a few steps" on the final matrix
+        _ = lin.weight
+    w = lin.parametrizations.weight.original
+    assert abs(p.last_sigma - exact_sigma(w)) / exact_sigma(w) < 0.01
+
+
+def test_sigma_at_registration_matches_svd_large_matrix():
+    torch.manual_seed(1)
+    lin = nn.Linear(1500, 1200)  # above the full-SVD size: randomized SVD path
+    sigma_reparam(lin)
+    p = get_sigma_reparam(lin)
+    assert abs(p.sigma0 - exact_sigma(lin.parametrizations.weight.original)) / p.sigma0 < 0.01
+
+
+@pytest.mark.parametrize("module", [nn.Linear(10, 7), nn.Conv1d(4, 6, 3), nn.Conv2d(3, 5, (3, 2))])
+def test_function_unchanged_at_conversion(module):
+    torch.manual_seed(0)
+    x = {nn.Linear: torch.randn(5, 10), nn.Conv1d: torch.randn(2, 4, 9),
+         nn.Conv2d: torch.randn(2, 3, 8, 8)}[type(module)]
+    before = module(x).detach()
+    sigma_reparam(module)
+    module.eval()
+    torch.testing.assert_close(module(x), before, rtol=1e-5, atol=1e-6)
+    module.train()  # one training forward advances u: still (nearly) the same function
+    torch.testing.assert_close(module(x), before, rtol=1e-3, atol=1e-4)
+
+
+def test_gamma_init_options():
+    torch.manual_seed(0)
+    a, b, c = nn.Linear(6, 6), nn.Linear(6, 6), nn.Linear(6, 6)
+    sigma_reparam(a, gamma_init="one")
+    sigma_reparam(b, gamma_init=2.5)
+    sigma_reparam(c)
+    assert get_sigma_reparam(a).gamma.item() == 1.0
+    assert get_sigma_reparam(b).gamma.item() == 2.5
+    assert get_sigma_reparam(c).gamma.item() == pytest.approx(get_sigma_reparam(c).sigma0)
+    a.eval()
+    assert exact_sigma(a.weight) == pytest.approx(1.0, rel=1e-4)  # W_hat has spectral norm γ
+
+
+def test_gradcheck_float64():
+    torch.manual_seed(0)
+    lin = nn.Linear(5, 4).double()
+    sigma_reparam(lin)
+    lin.eval()  # fixed u so the function is deterministic for gradcheck
+    p = get_sigma_reparam(lin)
+    w = lin.parametrizations.weight.original
+
+    x = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    wt = w.detach().clone().requires_grad_(True)
+    g = p.gamma.detach().clone().double().requires_grad_(True)
+
+    def reparam_linear(weight, gamma, inp):
+        sigma = p._sigma(weight, p.u.double(), update=False)
+        return nn.functional.linear(inp, gamma / sigma * weight)
+
+    assert gradcheck(reparam_linear, (wt, g, x), eps=1e-6, atol=1e-5)
+    # and the registered module's own autograd graph agrees with the analytic one
+    lin.zero_grad()
+    x2 = x.detach()
+    lin(x2).sum().backward()
+    wt2 = w.detach().clone().requires_grad_(True)
+    g2 = p.gamma.detach().clone().double().requires_grad_(True)
+    reparam_linear(wt2, g2, x2).sum().backward()
+    torch.testing.assert_close(w.grad, wt2.grad)
+    torch.testing.assert_close(p.gamma.grad.double(), g2.grad)
+
+
+def test_eval_does_not_touch_buffers_and_reuses_weight():
+    torch.manual_seed(0)
+    lin = sigma_reparam(nn.Linear(8, 8))
+    p = get_sigma_reparam(lin)
+    lin.train()
+    lin(torch.randn(2, 8))
+    u_before = p.u.clone()
+    lin.eval()
+    with torch.no_grad():
+        w1 = lin.weight
+        lin(torch.randn(2, 8))
+        w2 = lin.weight
+    assert torch.equal(p.u, u_before)
+    assert w1 is w2  # cached: inference costs the same as a plain model
+    with torch.no_grad():  # a parameter change invalidates the cache
+        lin.parametrizations.weight.original.mul_(2)
+        assert lin.weight is not w1
+        torch.testing.assert_close(lin.weight, w1)  # γ/σ·W is scale invariant in W
+        p.gamma.mul_(3)
+        torch.testing.assert_close(lin.weight, 3 * w1)
+    lin.train()
+    lin(torch.randn(2, 8))
+    assert p._eval_cache is None
+
+
+def test_training_forward_updates_u_in_place():
+    torch.manual_seed(0)
+    lin = sigma_reparam(nn.Linear(20, 30))
+    p = get_sigma_reparam(lin)
+    with torch.no_grad():
+        lin.parametrizations.weight.original.copy_(torch.randn(30, 20))
+    u_ref = p.u
+    before = p.u.clone()
+    lin.train()
+    lin(torch.randn(2, 20))
+    assert p.u is u_ref and not torch.equal(p.u, before)
+
+
+def test_state_dict_roundtrip_restores_u_and_gamma():
+    torch.manual_seed(0)
+    a = sigma_reparam(nn.Linear(6, 5))
+    a.train()
+    opt = torch.optim.SGD(a.parameters(), lr=0.1)
+    for _ in range(3):
+        a(torch.randn(4, 6)).sum().backward()
+        opt.step()
+        opt.zero_grad()
+    buf = io.BytesIO()
+    torch.save(a.state_dict(), buf)
+    sd = torch.load(io.BytesIO(buf.getvalue()), weights_only=True)
+    assert {"parametrizations.weight.original", "parametrizations.weight.0.u",
+            "parametrizations.weight.0.gamma"} <= set(sd)
+    b = sigma_reparam(nn.Linear(6, 5))
+    b.load_state_dict(sd)
+    pa, pb = get_sigma_reparam(a), get_sigma_reparam(b)
+    assert torch.equal(pa.u, pb.u) and torch.equal(pa.gamma, pb.gamma)
+    a.eval(), b.eval()
+    x = torch.randn(3, 6)
+    assert torch.equal(a(x), b(x))
+
+
+def test_remove_folds_exactly():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    apply_sigma_reparam(model, gamma_init="one")
+    model.train()
+    model(torch.randn(3, 8))  # move u away from its init
+    model.eval()
+    x = torch.randn(5, 8)
+    with torch.no_grad():
+        ref = model(x)
+    folded = remove_sigma_reparam(model)
+    assert folded == ["0", "2"]
+    assert set(model.state_dict()) == {"0.weight", "0.bias", "2.weight", "2.bias"}
+    plain = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    plain.load_state_dict(model.state_dict())
+    torch.testing.assert_close(plain(x), ref, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_modules_keep_fp32_power_iteration(dtype):
+    torch.manual_seed(0)
+    lin = sigma_reparam(nn.Linear(64, 64))
+    ref_w = None
+    lin.eval()
+    with torch.no_grad():
+        ref_w = lin.weight.clone()
+    lin.to(dtype)
+    p = get_sigma_reparam(lin)
+    assert p.u.dtype == torch.float32
+    assert lin.parametrizations.weight.original.dtype == dtype
+    lin.train()
+    w = lin.weight
+    assert w.dtype == dtype and torch.isfinite(w).all()
+    torch.testing.assert_close(w.float(), ref_w, rtol=2e-2, atol=2e-2)
+    assert abs(p.last_sigma - exact_sigma(lin.parametrizations.weight.original.float())) < 1e-2 * p.last_sigma
+    x = torch.randn(4, 64, dtype=dtype)
+    lin(x).float().sum().backward()
+    assert torch.isfinite(lin.parametrizations.weight.original.grad.float()).all()
+
+
+def test_apply_include_exclude_and_keeps_weights():
+    torch.manual_seed(0)
+    model = nn.ModuleDict({"enc": nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)),
+                           "out": nn.Linear(4, 2), "emb": nn.Embedding(5, 4)})
+    w0 = model["enc"][0].weight.detach().clone()
+    names = apply_sigma_reparam(model, include=["enc.*"], exclude=["enc.1"])
+    assert names == ["enc.0"]
+    torch.testing.assert_close(model["enc"][0].parametrizations.weight.original, w0)
+    assert get_sigma_reparam(model["out"]) is None
+    assert apply_sigma_reparam(model) == ["enc.1", "out"]  # already-converted modules are skipped
+
+
+def test_errors_name_the_bad_value():
+    with pytest.raises(ValueError, match="n_power_iterations.*0"):
+        sigma_reparam(nn.Linear(3, 3), n_power_iterations=0)
+    with pytest.raises(ValueError, match="n_power_iterations"):
+        apply_sigma_reparam(nn.Linear(3, 3), n_power_iterations=-2)
+    with pytest.raises(TypeError, match="Embedding"):
+        sigma_reparam(nn.Embedding(4, 3))
+    with pytest.raises(ValueError, match="'decoder.\\*'"):
+        apply_sigma_reparam(nn.Sequential(nn.Linear(2, 2)), include=["decoder.*"])
+    bad = nn.Linear(3, 3)
+    with torch.no_grad():
+        bad.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        sigma_reparam(bad)
+    with pytest.raises(ValueError, match="0: .*non-finite"):
+        apply_sigma_reparam(nn.Sequential(bad))
+    with pytest.raises(ValueError, match="gamma_init.*'big'"):
+        sigma_reparam(nn.Linear(3, 3), gamma_init="big")
+    with pytest.raises(ValueError, match="gamma_init.*-1"):
+        sigma_reparam(nn.Linear(3, 3), gamma_init=-1.0)
+    with pytest.raises(TypeError, match="types"):
+        apply_sigma_reparam(nn.Linear(2, 2), types=[nn.Embedding])
+    lin = sigma_reparam(nn.Linear(3, 3))
+    with pytest.raises(ValueError, match="already"):
+        sigma_reparam(lin)
