@@ -1,0 +1,74 @@
+"""sigma-export: fold σReparam (W_hat = γ/σ·W) into plain weights and write a checkpoint of the
+stock fairseq model (transformer / s2t_transformer) that stock fairseq-generate loads without
+--user-dir. See docs/tools.md."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+import torch
+
+from .common import CliError, atomic_path, load_checkpoint, model_args, run_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sigma-export", description=__doc__.split("See")[0].strip())
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a fairseq checkpoint (.pt) trained with sigma_plugin")
+    p.add_argument("out", metavar="OUT", help="the stock checkpoint to write (replaced atomically)")
+    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    return p
+
+
+def export_checkpoint(path: str, out: str, force: bool = False) -> dict:
+    if os.path.abspath(path) == os.path.abspath(out):
+        raise CliError(f"OUT {out!r} is the input checkpoint; write the export to another file")
+    if os.path.exists(out) and not force:
+        raise CliError(f"OUT {out!r} exists; pass --force to replace it")
+    state = load_checkpoint(path)
+    args = model_args(state, path)
+    from .stock_export import export_state
+
+    try:
+        stock, summary = export_state(state, args)
+    except CliError as e:
+        raise type(e)(f"{path}: cannot export: {e}") from None
+    with atomic_path(out) as tmp:
+        torch.save(stock, tmp)
+        load_like_stock(tmp)
+    return summary
+
+
+def load_like_stock(path: str) -> dict:
+    """torch.load as stock fairseq does it under torch >= 2.6 (weights_only=True) and without the
+    classes sigma_plugin allowlists on import: CliError if that would fail."""
+    ser = torch.serialization
+    saved = ser.get_safe_globals() if hasattr(ser, "get_safe_globals") else []
+    if hasattr(ser, "clear_safe_globals"):
+        ser.clear_safe_globals()
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CliError(f"the exported checkpoint would not load in stock fairseq ({e})") from None
+    finally:
+        if saved:
+            ser.add_safe_globals(saved)
+
+
+def export_main(argv: Optional[List[str]] = None) -> int:
+    """sigma-export without the error handling: raises CliError."""
+    args = build_parser().parse_args(argv)
+    summary = export_checkpoint(args.checkpoint, args.out, args.force)
+    print(f"wrote {args.out}: {summary['model']}, {summary['folded']} σReparam weights folded"
+          + (f", dropped {', '.join(summary['dropped'])}" if summary["dropped"] else ""))
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """The sigma-export console script: exit status 0, or 2 with a message on stderr."""
+    return run_cli("sigma-export", export_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

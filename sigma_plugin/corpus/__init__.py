@@ -1,0 +1,1 @@
+"""Builders for the demo's small real corpora (gettext parallel text, synthetic speech)."""

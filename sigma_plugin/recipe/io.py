@@ -1,0 +1,71 @@
+"""Atomic outputs and input checks shared by the recipe steps."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator, List, Sequence
+
+
+class RecipeError(Exception):
+    """A problem with the user's input: printed as one clear line, exit code 2."""
+
+
+def fail(message: str) -> None:
+    raise RecipeError(message)
+
+
+def run_cli(main) -> None:
+    """Run ``main()`` turning RecipeError into a one-line message on stderr and exit 2."""
+    try:
+        main()
+    except RecipeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+@contextlib.contextmanager
+def atomic_path(path: os.PathLike) -> Iterator[Path]:
+    """Yield a temp path next to ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_open(path: os.PathLike, mode: str = "w", encoding: str = "utf-8"):
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, encoding=encoding) as f:
+            yield f
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def check_parallel(prefix: Path, langs: Sequence[str]) -> int:
+    """Both sides of ``prefix.{lang}`` exist, are non-empty and have the same number of lines."""
+    counts: List[int] = []
+    for lang in langs:
+        path = Path(f"{prefix}.{lang}")
+        if not path.is_file():
+            fail(f"{path}: file not found")
+        n = count_lines(path)
+        if n == 0:
+            fail(f"{path}: empty corpus (0 lines)")
+        counts.append(n)
+    if len(set(counts)) != 1:
+        detail = ", ".join(f"{prefix}.{l} has {n}" for l, n in zip(langs, counts))
+        fail(f"line counts differ: {detail}; the two sides must be line-aligned")
+    return counts[0]
