@@ -1,16 +1,26 @@
 """sigma_plugin: σReparam and attention-entropy tracking for fairseq Transformers.
 
-``sigma_plugin.nn`` is plain torch. Importing the package with fairseq installed also
-registers the models, criteria and optimizers (this is what ``--user-dir`` does).
+``sigma_plugin.nn`` is plain torch. The fairseq components (models, criteria, the
+``lars`` optimizer) are registered by ``register()``, which runs by itself when the
+package is imported with fairseq already loaded -- which is what
+``fairseq-train --user-dir sigma_plugin`` does. A program that imports sigma_plugin
+*before* fairseq and then uses fairseq in the same process calls
+``sigma_plugin.register()`` itself. Keeping fairseq out of a plain import keeps the
+recipe steps (``python -m sigma_plugin.recipe.*``) fast.
 """
+import sys
+
 __version__ = "0.1.0"
 
-try:
-    import fairseq  # noqa: F401
-except ImportError:  # library-only use (sigma_plugin.nn) without fairseq
-    pass
-else:
+
+def register() -> None:
+    """Register the fairseq components and allowlist fairseq's checkpoint classes for
+    torch's weights_only loading. Idempotent."""
     from ._torch_compat import allow_fairseq_checkpoints
 
     allow_fairseq_checkpoints()
-    from . import criterions, models, optim  # noqa: F401,E402
+    from . import criterions, models, optim  # noqa: F401  (importing registers)
+
+
+if "fairseq" in sys.modules:
+    register()

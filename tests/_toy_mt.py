@@ -51,6 +51,8 @@ def build_model(data, *extra):
     """Build task + model in-process exactly as fairseq-train would from these CLI args."""
     from fairseq import options, tasks
     from fairseq.utils import import_user_module
+    import sigma_plugin
+    sigma_plugin.register()  # sigma_plugin may have been imported before fairseq
     argv = [str(data), "--user-dir", USER_DIR, "--task", "translation", "--arch", "sigma_transformer_tiny",
             "--cpu", "--share-all-embeddings", *extra]
     parser = options.get_training_parser()

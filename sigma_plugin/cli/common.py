@@ -51,7 +51,8 @@ def load_checkpoint(path: str) -> dict:
     sigma_plugin allowlists the argparse/omegaconf classes fairseq stores)."""
     if not os.path.isfile(path):
         raise CliError(f"checkpoint {path!r}: no such file")
-    import sigma_plugin  # noqa: F401  (registers the models, allowlists the cfg classes)
+    import sigma_plugin
+    sigma_plugin.register()  # the models, and the cfg classes for weights_only loading
     from fairseq import checkpoint_utils
 
     try:
