@@ -44,7 +44,7 @@ class SigmaMetrics:
     def due(self, model) -> bool:
         if self.interval <= 0 or not model.training:
             return False
-        return getattr(unwrap_model(model), "num_updates", 0) % self.interval == 0
+        return _num_updates(unwrap_model(model)) % self.interval == 0
 
     def probe(self, model) -> AttentionProbe:
         inner = unwrap_model(model)
@@ -78,6 +78,28 @@ class SigmaMetrics:
             out[f"sigma/sigma/{group}"] = out.get(f"sigma/sigma/{group}", 0.0) + p.last_sigma
             out[f"sigma/count/{group}"] = out.get(f"sigma/count/{group}", 0.0) + 1.0
         return out
+
+
+class _UpdateCounter(torch.nn.Module):
+    """Parameter-free submodule that remembers the update number fairseq passes down
+    through ``model.set_num_updates`` (for models, like stock ``transformer``, that keep none)."""
+
+    def __init__(self):
+        super().__init__()
+        self.num_updates = 0
+
+    def set_num_updates(self, num_updates):
+        self.num_updates = num_updates
+
+
+def _num_updates(model) -> int:
+    if hasattr(model, "num_updates"):  # sigma_* models record it themselves
+        return model.num_updates
+    counter = getattr(model, "sigma_update_counter", None)
+    if counter is None:  # first call happens after this update's set_num_updates: start at 0
+        counter = _UpdateCounter()
+        model.add_module("sigma_update_counter", counter)
+    return counter.num_updates
 
 
 def _total(logging_outputs: List[dict], key: str) -> float:

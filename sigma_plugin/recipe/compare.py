@@ -1,0 +1,66 @@
+"""Side-by-side table of several training runs at chosen updates (markdown), from fairseq
+JSON logs or TensorBoard folders -- e.g. stock post-LN vs σReparam at the same depth.
+
+    python -m sigma_plugin.recipe.compare exp/a/train.log exp/b/train.log --labels a,b \\
+        --at 100,300,600 --keys loss,ent_enc_self_min,ent_dec_cross_min --output cmp.md
+
+A value is the last one logged at or before the requested update (— if none).
+"""
+import argparse
+from pathlib import Path
+from typing import List
+
+from sigma_plugin.cli.common import CliError
+from sigma_plugin.cli.run_logs import read_run
+
+from .io import atomic_open, fail, run_cli
+
+
+def value_at(run, key: str, update: int):
+    points = [(u, v) for u, v in sorted(run.train.get(key, {}).items()) if u <= update]
+    return points[-1][1] if points else None
+
+
+def first_last(run, key: str):
+    points = sorted(run.train.get(key, {}).items())
+    return (points[0], points[-1]) if points else (None, None)
+
+
+def table(runs, labels: List[str], keys: List[str], updates: List[int]) -> str:
+    lines = ["| run | key | " + " | ".join(f"@{u}" for u in updates) + " | first → last |",
+             "|---|---|" + "---|" * len(updates) + "---|"]
+    for run, label in zip(runs, labels):
+        for key in keys:
+            cells = [value_at(run, key, u) for u in updates]
+            first, last = first_last(run, key)
+            fl = f"{first[1]:.3f} (u{first[0]}) → {last[1]:.3f} (u{last[0]})" if first else "—"
+            lines.append(f"| {label} | {key} | " + " | ".join("—" if c is None else f"{c:.3f}" for c in cells)
+                         + f" | {fl} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", help="fairseq JSON logs or TensorBoard folders")
+    ap.add_argument("--labels", help="comma-separated, one per run")
+    ap.add_argument("--at", default="100,200,300,400,500,600", help="updates to report")
+    ap.add_argument("--keys", default="loss,ent_enc_self_min,ent_dec_self_min,ent_dec_cross_min,gamma_mean")
+    ap.add_argument("--output", type=Path, help="also write the table here (markdown)")
+    args = ap.parse_args()
+    labels = args.labels.split(",") if args.labels else [None] * len(args.runs)
+    if len(labels) != len(args.runs):
+        fail(f"--labels has {len(labels)} names for {len(args.runs)} runs")
+    try:
+        runs = [read_run(path, label) for path, label in zip(args.runs, labels)]
+    except CliError as e:
+        fail(str(e))
+    updates = [int(u) for u in args.at.split(",")]
+    text = table(runs, [r.label for r in runs], args.keys.split(","), updates)
+    if args.output:
+        with atomic_open(args.output) as f:
+            f.write(text)
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    run_cli(main)
