@@ -1,0 +1,114 @@
+"""The recipes' Python steps on small inputs: cleaning, averaging, hypotheses, scoring, data scripts."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from sigma_plugin.recipe import average, clean, hyps, score_mt
+from sigma_plugin.recipe.io import RecipeError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_clean_normalises_and_filters_train_only(tmp_path):
+    (tmp_path / "train.en").write_text("ﬁne\u200b  text\t here\n\nword\nvery long one two three four five six\n")
+    (tmp_path / "train.de").write_text("feiner text\nleer\nWort\nkurz\n")
+    stats = clean.clean_split(tmp_path / "train", tmp_path / "out" / "train", "en", "de", True, 200, 3.0)
+    assert stats == {"lines_in": 4, "lines_out": 2}
+    assert (tmp_path / "out" / "train.en").read_text().splitlines() == ["fine text here", "word"]
+    stats = clean.clean_split(tmp_path / "train", tmp_path / "out" / "valid", "en", "de", False, 200, 3.0)
+    assert stats["lines_out"] == 4  # valid/test keep every line so scores stay comparable
+
+
+def _ckpt(path, w, gamma, u, step):
+    torch.save({"model": {"l.parametrizations.weight.original": w, "l.parametrizations.weight.0.gamma": gamma,
+                          "l.parametrizations.weight.0.u": u, "l.bias": torch.zeros(2)},
+                "extra_state": {"step": step}}, path)
+
+
+def test_average_last_checkpoints_and_refresh_u(tmp_path):
+    w1 = torch.tensor([[3.0, 0.0], [0.0, 1.0]])
+    w2 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    for i, w in enumerate([w1 * 100, w1, w2], start=1):  # checkpoint_1_100 is not among the last 2
+        _ckpt(tmp_path / f"checkpoint_1_{i * 100}.pt", w, torch.tensor(float(i)), torch.tensor([0.6, 0.8]), i)
+    (tmp_path / "checkpoint_last.pt").write_bytes(b"")
+    paths = average.last_checkpoints(tmp_path, 2)
+    assert [p.name for p in paths] == ["checkpoint_1_200.pt", "checkpoint_1_300.pt"]
+    state = average.average(paths)
+    model = state["model"]
+    torch.testing.assert_close(model["l.parametrizations.weight.original"], (w1 + w2) / 2)
+    assert model["l.parametrizations.weight.0.gamma"].item() == pytest.approx(2.5)
+    # u refreshed to the top right singular vector of the averaged weight (diag(2, 1) -> e1)
+    torch.testing.assert_close(model["l.parametrizations.weight.0.u"].abs(), torch.tensor([1.0, 0.0]), atol=1e-4, rtol=0)
+    assert state["extra_state"]["step"] == 2  # other fields from the first averaged checkpoint
+    with pytest.raises(RecipeError, match="no checkpoint_E_U.pt"):
+        average.last_checkpoints(_empty(tmp_path), 2)
+    with pytest.raises(RecipeError, match="checkpoint folder not found"):
+        average.last_checkpoints(tmp_path / "missing", 2)
+
+
+def _empty(tmp_path):
+    d = tmp_path / "empty"
+    d.mkdir()
+    return d
+
+
+def test_hyps_in_corpus_order_and_missing_ids(tmp_path):
+    log = tmp_path / "gen.out"
+    log.write_text("S-1\tb\nH-1\t-0.1\t▁b\nD-1\t-0.1\tb\nD-0\t-0.2\ta a\nD-2\t-0.3\t\n")
+    assert hyps.extract(log) == {1: "b", 0: "a a", 2: ""}
+    res = subprocess.run([sys.executable, "-m", "sigma_plugin.recipe.hyps", "--generate-log", str(log),
+                          "--output", str(tmp_path / "h.txt"), "--expect", "4"], capture_output=True, text=True)
+    assert res.returncode == 2 and "no hypothesis for 1 of 4 sentences" in res.stderr
+    assert not (tmp_path / "h.txt").exists()
+
+
+def test_score_mt_writes_signatures(tmp_path):
+    (tmp_path / "hyp").write_text("the cat sat on the mat\nhello world\n")
+    (tmp_path / "ref").write_text("the cat sat on the mat\nhello there world\n")
+    res = subprocess.run([sys.executable, "-m", "sigma_plugin.recipe.score_mt", "--hyp", str(tmp_path / "hyp"),
+                          "--ref", str(tmp_path / "ref"), "--output", str(tmp_path / "r.json"), "--name", "x"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    r = json.loads((tmp_path / "r.json").read_text())
+    import sacrebleu
+    assert r["bleu"] == pytest.approx(round(sacrebleu.corpus_bleu(["the cat sat on the mat", "hello world"],
+                                                                 [["the cat sat on the mat", "hello there world"]]).score, 2))
+    assert r["bleu_signature"].startswith("nrefs:1|case:mixed") and "nc:6" in r["chrf_signature"]
+    assert "x: BLEU" in res.stdout and "x: chrF" in res.stdout
+    (tmp_path / "hyp").write_text("one line\n")
+    res = subprocess.run([sys.executable, "-m", "sigma_plugin.recipe.score_mt", "--hyp", str(tmp_path / "hyp"),
+                          "--ref", str(tmp_path / "ref"), "--output", str(tmp_path / "r2.json")],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "has 1 lines but" in res.stderr and not (tmp_path / "r2.json").exists()
+
+
+def test_iwslt14_data_script_on_a_fake_release(tmp_path):
+    """The text processing of egs/iwslt14_de_en/mt1/local/data.sh (download already done)."""
+    release = tmp_path / "iwslt" / "de-en"
+    release.mkdir(parents=True)
+    for lang in ("de", "en"):
+        lines = ["<url>http://x</url>", "<talkid>1</talkid>", "<title>T {}</title>".format(lang)]
+        lines += [f"{lang} sentence {i}" for i in range(1, 47)]
+        (release / f"train.tags.de-en.{lang}").write_text("\n".join(lines) + "\n")
+        for s in ("IWSLT14.TED.dev2010", "IWSLT14.TEDX.dev2012", "IWSLT14.TED.tst2010", "IWSLT14.TED.tst2011",
+                  "IWSLT14.TED.tst2012"):
+            (release / f"{s}.de-en.{lang}.xml").write_text(
+                f'<doc>\n<seg id="1"> {s} {lang} one </seg>\n<seg id="2">{s} it’s {lang}</seg>\n</doc>\n')
+    (tmp_path / "iwslt" / ".done").touch()
+    out = tmp_path / "out"
+    out.mkdir()
+    env = dict(os.environ, IWSLT14_DIR=str(tmp_path / "iwslt"))
+    res = subprocess.run([str(ROOT / "egs/iwslt14_de_en/mt1/local/data.sh"), str(out), "de", "en"],
+                         env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    train = (out / "train.de").read_text().splitlines()
+    valid = (out / "valid.de").read_text().splitlines()
+    assert len(train) + len(valid) == 47 and len(valid) == 2 and "T de" in train  # title kept, tags gone
+    assert not any("<" in l for l in train + valid)
+    test = (out / "test.en").read_text().splitlines()
+    assert len(test) == 10 and test[0] == "IWSLT14.TED.dev2010 en one" and test[1] == "IWSLT14.TED.dev2010 it's en"
