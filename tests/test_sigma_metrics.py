@@ -79,3 +79,21 @@ def test_summary_only_drops_per_layer_keys(setup):
     model.train()
     values = reduce([crit(model, batch(ds, range(4)))[2]])
     assert "ent_enc_self_mean" in values and not any("_L0" in k for k in values)
+
+
+def test_stock_fairseq_transformer_is_probed_on_interval_only(setup):
+    """The criterion works on fairseq's own `transformer` too (it keeps no update count itself)."""
+    task, _, crit, ds = setup
+    from _toy_mt import build_model
+    _, stock, _ = build_model(task.cfg.data, "--arch", "transformer_tiny", "--dropout", "0")
+    assert type(stock).__name__ == "TransformerModel"
+    stock.train()
+    logged = []
+    for update in range(4):
+        stock.set_num_updates(update)
+        log = crit(stock, batch(ds, range(4)))[2]
+        logged.append(any(k.startswith("sigma/") for k in log))
+    assert logged == [True, False, True, False]  # interval 2
+    stock.set_num_updates(6)
+    values = reduce([crit(stock, batch(ds, range(4)))[2]])
+    assert "ent_enc_self_min" in values and "gamma_mean" not in values  # no σReparam: no γ
