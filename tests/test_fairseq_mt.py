@@ -22,9 +22,10 @@ def json_lines(text, tag):
 
 
 def test_train_then_generate_loads_with_weights_only(toy_bin, tmp_path):
-    res = run(train_args(toy_bin, tmp_path / "ckpt"))
+    res = run(train_args(toy_bin, tmp_path / "ckpt", "--sigma-entropy-alarm", "0.001", "--sigma-entropy-alarm-stop"))
     inner = json_lines(res.stdout + res.stderr, "train_inner")
-    assert inner and {"ent_enc_self_mean", "ent_dec_cross_min", "gamma_mean"} <= set(inner[-1])
+    assert inner and {"ent_enc_self_mean", "ent_dec_cross_min", "gamma_mean", "entropy_alarms"} <= set(inner[-1])
+    assert float(inner[-1]["entropy_alarms"]) == 0
     ckpt = tmp_path / "ckpt" / "checkpoint_best.pt"
     # The checkpoint really needs the allowlist: torch's default weights_only load refuses it ...
     plain = subprocess.run([sys.executable, "-c", f"import torch; torch.load({str(ckpt)!r})"],

@@ -7,7 +7,11 @@ from fairseq.logging import metrics
 
 from _toy_mt import binarize, build_model, write_toy_corpus
 from sigma_plugin.criterions.label_smoothed_cross_entropy_with_sigma import (
-    LabelSmoothedCrossEntropyWithSigmaCriterion as Criterion)
+    LabelSmoothedCrossEntropyWithSigmaConfig as Config, LabelSmoothedCrossEntropyWithSigmaCriterion as Criterion)
+
+
+def make_criterion(task, **kw):
+    return Criterion(Config(sentence_avg=False, label_smoothing=0.1, **kw), task)
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +21,7 @@ def setup(tmp_path_factory):
     task, model, args = build_model(binarize(folder), "--dropout", "0", "--attention-dropout", "0")
     task.load_dataset("valid")
     ds = task.dataset("valid")
-    crit = Criterion(task, False, 0.1, sigma_log_interval=2)
+    crit = make_criterion(task, sigma_log_interval=2)
     return task, model, crit, ds
 
 
@@ -75,7 +79,7 @@ def test_metrics_reduce_across_workers_like_one_big_batch(setup):
 
 def test_summary_only_drops_per_layer_keys(setup):
     task, model, _, ds = setup
-    crit = Criterion(task, False, 0.1, sigma_log_interval=1, sigma_log_summary_only=True)
+    crit = make_criterion(task, sigma_log_interval=1, sigma_log_summary_only=True)
     model.train()
     values = reduce([crit(model, batch(ds, range(4)))[2]])
     assert "ent_enc_self_mean" in values and not any("_L0" in k for k in values)
@@ -97,3 +101,40 @@ def test_stock_fairseq_transformer_is_probed_on_interval_only(setup):
     stock.set_num_updates(6)
     values = reduce([crit(stock, batch(ds, range(4)))[2]])
     assert "ent_enc_self_min" in values and "gamma_mean" not in values  # no σReparam: no γ
+
+
+def test_entropy_alarm_fires_on_forced_collapse_only(setup, tmp_path, caplog):
+    from sigma_plugin.criterions.sigma_metrics import EntropyCollapse
+    from sigma_plugin.nn import get_sigma_reparam
+    task, model, _, ds = setup
+    crit = make_criterion(task, sigma_log_interval=1, sigma_entropy_alarm=0.05, sigma_entropy_alarm_fraction=0.2,
+                          sigma_entropy_alarm_stop=True, sigma_entropy_alarm_dir=str(tmp_path))
+    model.train()
+    for update in range(3):  # a healthy model: no alarm
+        model.set_num_updates(update)
+        log = crit(model, batch(ds, range(8)))[2]
+        assert log["sigma/alarms"] == 0
+    attn = model.encoder.layers[1].self_attn
+    saved = {n: get_sigma_reparam(getattr(attn, n)).gamma.detach().clone() for n in ("q_proj", "k_proj")}
+    try:
+        with torch.no_grad():  # force collapse: huge q/k spectral norms -> one-hot attention
+            for n in saved:
+                get_sigma_reparam(getattr(attn, n)).gamma.fill_(300.0)
+        model.set_num_updates(3)
+        with pytest.raises(EntropyCollapse, match="update 3: enc_self layer 1 head"):
+            crit(model, batch(ds, range(8)))
+    finally:
+        with torch.no_grad():
+            for n, g in saved.items():
+                get_sigma_reparam(getattr(attn, n)).gamma.copy_(g)
+    assert "entropy collapse alarm at update 3: enc_self layer 1" in caplog.text
+    snap = torch.load(tmp_path / "entropy_alarm_u3.pt", weights_only=True)
+    assert snap["num_updates"] == 3 and any("gamma" in k for k in snap["model"])
+
+
+def test_alarm_flag_errors(setup):
+    task = setup[0]
+    with pytest.raises(ValueError, match="needs --sigma-entropy-alarm"):
+        make_criterion(task, sigma_entropy_alarm_stop=True)
+    with pytest.raises(ValueError, match="--sigma-log-interval, which is 0"):
+        make_criterion(task, sigma_log_interval=0, sigma_entropy_alarm=0.1)

@@ -6,11 +6,12 @@ AttentionProbe capture; the logging output then carries *sums and counts* under
 ``reduce_sigma_metrics`` turns them into the logged means/minima. Other updates take
 the plain path: no hook is installed, nothing is computed.
 """
-from __future__ import annotations
-
 import contextlib
+import logging
+import os
 import re
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import torch
@@ -31,15 +32,65 @@ def unwrap_model(model):
     return model
 
 
-class SigmaMetrics:
-    """Decides when to probe, runs the probe, and writes summable logging entries."""
+logger = logging.getLogger(__name__)
 
-    def __init__(self, interval: int, per_layer: bool = True):
+
+@dataclass
+class SigmaLoggingConfig:
+    """The --sigma-* flags of every sigma criterion (MT and ASR)."""
+    sigma_log_interval: int = field(
+        default=100,
+        metadata={"help": "every N training updates, log attention entropy per attention type (mean, "
+                          "min, per layer), its Theorem 3.1 lower bound, σ and γ; 0 turns it off. "
+                          "Other updates pay nothing"})
+    sigma_log_summary_only: bool = field(
+        default=False, metadata={"help": "log only the summaries (mean/min/max), not the per-layer "
+                                         "values (ent_enc_self_L0, gamma_enc_L0, ...): for very deep models"})
+    sigma_entropy_alarm: float = field(
+        default=0.0, metadata={"help": "entropy-collapse alarm: warn (naming layer, head and update) when a "
+                                       "head's mean attention entropy falls below this many nats; 0 = off. "
+                                       "Checked at every --sigma-log-interval"})
+    sigma_entropy_alarm_fraction: float = field(
+        default=0.0, metadata={"help": "also alarm when a head's entropy falls below this fraction of its "
+                                       "value at the first check (e.g. 0.2); 0 = off"})
+    sigma_entropy_alarm_stop: bool = field(
+        default=False, metadata={"help": "on an alarm, save the model to ALARM_DIR/entropy_alarm_u<N>.pt "
+                                         "(readable by sigma-inspect) and stop training with a message"})
+    sigma_entropy_alarm_dir: str = field(
+        default=".", metadata={"help": "where --sigma-entropy-alarm-stop saves the model (default: the "
+                                       "current directory; pass your --save-dir)"})
+
+
+class EntropyCollapse(SystemExit):
+    """Raised by --sigma-entropy-alarm-stop: ends fairseq-train with a message (exit status 1)."""
+
+
+class SigmaMetrics:
+    """Decides when to probe, runs the probe, writes summable logging entries, raises alarms."""
+
+    def __init__(self, interval: int, per_layer: bool = True, alarm: float = 0.0,
+                 alarm_fraction: float = 0.0, alarm_stop: bool = False, alarm_dir: str = "."):
         if interval < 0:
             raise ValueError(f"--sigma-log-interval must be >= 0 (0 = off), got {interval}")
+        if alarm < 0 or not 0 <= alarm_fraction < 1:
+            raise ValueError(f"--sigma-entropy-alarm must be >= 0 and --sigma-entropy-alarm-fraction in [0, 1), "
+                             f"got {alarm} and {alarm_fraction}")
+        if (alarm or alarm_fraction or alarm_stop) and interval == 0:
+            raise ValueError("the entropy alarm is checked at --sigma-log-interval, which is 0 (off)")
+        if alarm_stop and not (alarm or alarm_fraction):
+            raise ValueError("--sigma-entropy-alarm-stop needs --sigma-entropy-alarm or --sigma-entropy-alarm-fraction")
         self.interval = interval
         self.per_layer = per_layer
+        self.alarm, self.alarm_fraction = alarm, alarm_fraction
+        self.alarm_stop, self.alarm_dir = alarm_stop, alarm_dir
+        self._initial: Dict[tuple, float] = {}
         self._probes: Dict[int, AttentionProbe] = {}
+
+    @classmethod
+    def from_cfg(cls, cfg) -> "SigmaMetrics":
+        return cls(cfg.sigma_log_interval, per_layer=not cfg.sigma_log_summary_only,
+                   alarm=cfg.sigma_entropy_alarm, alarm_fraction=cfg.sigma_entropy_alarm_fraction,
+                   alarm_stop=cfg.sigma_entropy_alarm_stop, alarm_dir=cfg.sigma_entropy_alarm_dir)
 
     def due(self, model) -> bool:
         if self.interval <= 0 or not model.training:
@@ -61,6 +112,41 @@ class SigmaMetrics:
         with self.probe(model).capture(query_padding_masks) as records:
             yield entries
         entries.update(self.logging_entries(model, records))
+        if self.alarm or self.alarm_fraction:
+            self.check_alarm(model, records, entries)
+
+    def check_alarm(self, model, records, entries) -> None:
+        """Compare each head's mean entropy (this worker's batch) with the alarm thresholds."""
+        update = _num_updates(unwrap_model(model))
+        hits = []
+        for name, rec in records.items():
+            for head, ent in enumerate(rec.mean_entropy().tolist()):
+                initial = self._initial.setdefault((name, head), ent)
+                limit = max(self.alarm, self.alarm_fraction * initial)
+                if ent < limit:
+                    hits.append((ent, name, head, initial, limit))
+        entries["sigma/alarms"] = float(len(hits))
+        if not hits:
+            return
+        ent, name, head, initial, limit = min(hits)
+        kind, layer = name.split(".")
+        message = (f"entropy collapse alarm at update {update}: {kind} layer {layer} head {head} has attention "
+                   f"entropy {ent:.4f} nats < {limit:.4f} (first check: {initial:.4f}); "
+                   f"{len(hits)} head(s) below the threshold")
+        logger.warning(message)
+        if self.alarm_stop:
+            path = self.save_snapshot(model, update, message)
+            raise EntropyCollapse(f"{message}. Training stopped by --sigma-entropy-alarm-stop; the model at this "
+                                  f"update is in {path} (sigma-inspect reads it); resume from the last saved "
+                                  f"checkpoint_last.pt with a lower --lr, or drop --sigma-entropy-alarm-stop.")
+
+    def save_snapshot(self, model, update: int, message: str) -> str:
+        os.makedirs(self.alarm_dir, exist_ok=True)
+        path = os.path.join(self.alarm_dir, f"entropy_alarm_u{update}.pt")
+        tmp = path + ".tmp"
+        torch.save({"model": unwrap_model(model).state_dict(), "num_updates": update, "alarm": message}, tmp)
+        os.replace(tmp, path)
+        return path
 
     def logging_entries(self, model, records) -> Dict[str, float]:
         out: Dict[str, float] = {"sigma/workers": 1.0, "sigma/per_layer": float(self.per_layer)}
@@ -162,6 +248,8 @@ def reduce_sigma_metrics(logging_outputs: List[dict]) -> None:
     if gamma_n > 0:
         _log("gamma_mean", gamma_sum / gamma_n)
         _log("gamma_max", max(layer_gammas))
+    if "sigma/alarms" in tot:
+        _log("entropy_alarms", tot["sigma/alarms"])
 
 
 def _by_layer(values: Dict, mean: bool) -> Dict[int, float]:
