@@ -45,4 +45,4 @@ def test_lars_in_fairseq_train(tmp_path):
     args += ["--lars-trust-coefficient", "0.01", "--weight-decay", "0.0001", "--no-save"]
     res = run(args)
     out = res.stdout + res.stderr
-    assert "FairseqLARS" in out and '"train_num_updates": "3"' in out
+    assert "'_name': 'lars'" in out and '"train_num_updates": "3"' in out
