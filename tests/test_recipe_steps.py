@@ -112,3 +112,26 @@ def test_iwslt14_data_script_on_a_fake_release(tmp_path):
     assert not any("<" in l for l in train + valid)
     test = (out / "test.en").read_text().splitlines()
     assert len(test) == 10 and test[0] == "IWSLT14.TED.dev2010 en one" and test[1] == "IWSLT14.TED.dev2010 it's en"
+
+
+def test_compare_table_from_recorded_logs(tmp_path):
+    data = ROOT / "tests" / "data"
+    res = subprocess.run([sys.executable, "-m", "sigma_plugin.recipe.compare", str(data / "postln.log"),
+                          str(data / "sigma.log"), "--labels", "postln,sigma", "--at", "4,12",
+                          "--keys", "loss,ent_enc_self_min", "--output", str(tmp_path / "cmp.md")],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    rows = [l for l in (tmp_path / "cmp.md").read_text().splitlines() if l.startswith("| postln") or l.startswith("| sigma")]
+    assert len(rows) == 4 and all("→" in r for r in rows)
+    res = subprocess.run([sys.executable, "-m", "sigma_plugin.recipe.compare", str(data / "postln.log"),
+                          "--labels", "a,b"], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 2 and "--labels has 2 names for 1 runs" in res.stderr
+
+
+def test_score_table(tmp_path):
+    r = {"name": "run/test", "bleu": 12.345, "chrf": 40.0, "sentences": 3, "bleu_signature": "nrefs:1",
+         "chrf_signature": "nc:6"}
+    (tmp_path / "results.json").write_text(json.dumps(r))
+    res = subprocess.run([sys.executable, "-m", "sigma_plugin.recipe.score_table", str(tmp_path / "results.json"),
+                          "--output", str(tmp_path / "t.md")], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0 and "| run/test | 12.35 | 40.00 | 3 |" in (tmp_path / "t.md").read_text()
