@@ -92,3 +92,14 @@ def test_bound_limits_and_errors():
         entropy_lower_bound(1.0, 1)
     with pytest.raises(ValueError, match="s >= 0"):
         entropy_lower_bound(-1.0, 4)
+
+
+def test_normalised_entropy_is_length_free():
+    b, h, tq = 2, 1, 3
+    probs = torch.zeros(b, h, tq, 8)
+    probs[0, :, :, :] = 1 / 8          # uniform over 8 keys
+    probs[1, :, :, :4] = 1 / 4         # uniform over its 4 valid keys
+    kpm = torch.zeros(b, 8, dtype=torch.bool)
+    kpm[1, 4:] = True
+    torch.testing.assert_close(attention_entropy(probs, kpm, normalize=True), torch.ones(h))
+    assert attention_entropy(probs, kpm).item() == pytest.approx((math.log(8) + math.log(4)) / 2)

@@ -46,17 +46,22 @@ def loss_figure(runs: Sequence[RunLog]) -> Figure:
 
 def entropy_figure(runs: Sequence[RunLog], kinds: Sequence[str]) -> Figure:
     """(b) attention entropy per attention type: mean over layers/heads (solid) and the
-    minimum over layers/heads (dashed) against updates."""
-    fig = Figure(figsize=(5 * len(kinds), 4), layout="constrained")
-    axes = fig.subplots(1, len(kinds), squeeze=False)[0]
-    for ax, kind in zip(axes, kinds):
-        for run, color in zip(runs, run_colors(len(runs))):
-            for stat, style in (("mean", "-"), ("min", "--")):
-                if run.has(f"ent_{kind}_{stat}"):
-                    x, y = run.series(f"ent_{kind}_{stat}")
-                    ax.plot(x, y, color=color, linestyle=style, label=f"{run.label} {stat}")
-        ax.set(title=f"(b) {KIND_TITLES[kind]}", xlabel="updates", ylabel="attention entropy (nats)")
-        ax.legend(fontsize="small")
+    minimum over layers/heads (dashed) against updates; a second row with the
+    length-normalised entropy (entropy / log T) when the runs logged it."""
+    rows = [("ent", "attention entropy (nats)")]
+    if any(r.has(f"entn_{k}_mean") for r in runs for k in kinds):
+        rows.append(("entn", "entropy / log(keys)"))
+    fig = Figure(figsize=(5 * len(kinds), 4 * len(rows)), layout="constrained")
+    axes = fig.subplots(len(rows), len(kinds), squeeze=False)
+    for (prefix, ylabel), row in zip(rows, axes):
+        for ax, kind in zip(row, kinds):
+            for run, color in zip(runs, run_colors(len(runs))):
+                for stat, style in (("mean", "-"), ("min", "--")):
+                    if run.has(f"{prefix}_{kind}_{stat}"):
+                        x, y = run.series(f"{prefix}_{kind}_{stat}")
+                        ax.plot(x, y, color=color, linestyle=style, label=f"{run.label} {stat}")
+            ax.set(title=f"(b) {KIND_TITLES[kind]}", xlabel="updates", ylabel=ylabel)
+            ax.legend(fontsize="small")
     return fig
 
 

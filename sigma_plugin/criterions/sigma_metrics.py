@@ -155,6 +155,7 @@ class SigmaMetrics:
             out[f"sigma/n/{kind}/{layer}"] = rec.count
             for h in range(rec.heads):
                 out[f"sigma/ent/{kind}/{layer}/{h}"] = float(rec.entropy_sum[h])
+                out[f"sigma/entn/{kind}/{layer}/{h}"] = float(rec.norm_entropy_sum[h])
                 out[f"sigma/entlb/{kind}/{layer}/{h}"] = float(rec.bound_sum[h])
                 out[f"sigma/qk/{kind}/{layer}/{h}"] = float(rec.sigma_qk[h])
         for qname, _, p in sigma_reparam_modules(unwrap_model(model)):
@@ -206,7 +207,7 @@ def reduce_sigma_metrics(logging_outputs: List[dict]) -> None:
     per_head = defaultdict(dict)  # (stat, kind) -> {(layer, head): value}
     for k, v in tot.items():
         parts = k.split("/")
-        if parts[1] in ("ent", "entlb", "qk"):
+        if parts[1] in ("ent", "entn", "entlb", "qk"):
             _, stat, kind, layer, head = parts
             if stat == "qk":
                 per_head[(stat, kind)][(int(layer), int(head))] = v / workers
@@ -222,6 +223,10 @@ def reduce_sigma_metrics(logging_outputs: List[dict]) -> None:
             if per_layer:
                 for layer, value in _by_layer(ent, mean=True).items():
                     _log(f"ent_{kind}_L{layer}", value)
+        entn = per_head.get(("entn", kind))
+        if entn:
+            _log(f"entn_{kind}_mean", sum(entn.values()) / len(entn))
+            _log(f"entn_{kind}_min", min(entn.values()))
         lb = per_head.get(("entlb", kind))
         if lb:
             _log(f"entlb_{kind}_mean", sum(lb.values()) / len(lb))

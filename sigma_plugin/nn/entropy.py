@@ -11,7 +11,7 @@ Number = Union[float, torch.Tensor]
 
 def attention_entropy(probs: torch.Tensor, key_padding_mask: Optional[torch.Tensor] = None,
                       query_padding_mask: Optional[torch.Tensor] = None,
-                      reduce: bool = True):
+                      reduce: bool = True, normalize: bool = False):
     """Per-head attention entropy Ent(A_i) = −Σ_j A_ij log A_ij averaged over valid queries.
 
     probs: (B, H, Tq, Tk) attention probabilities (rows sum to 1 over valid keys).
@@ -20,6 +20,9 @@ def attention_entropy(probs: torch.Tensor, key_padding_mask: Optional[torch.Tens
     Returns (H,) mean entropy per head in nats, or with ``reduce=False`` the pair
     (sum over valid queries (H,), number of valid queries) -- summable across workers.
     Exact zeros contribute 0 (0·log 0 := 0), so one-hot rows give exactly 0.
+    With ``normalize`` each row's entropy is divided by log(number of valid keys), the
+    entropy of uniform attention, giving values in [0, 1] that do not depend on sentence
+    length (raw entropy grows like log T, so batches of long and short sentences differ).
     """
     if probs.dim() != 4:
         raise ValueError(f"probs must be (batch, heads, tgt_len, src_len), got shape {tuple(probs.shape)}")
@@ -30,6 +33,9 @@ def attention_entropy(probs: torch.Tensor, key_padding_mask: Optional[torch.Tens
             raise ValueError(f"key_padding_mask must be ({b}, {tk}), got {tuple(key_padding_mask.shape)}")
         p = p.masked_fill(key_padding_mask[:, None, None, :].bool(), 0.0)
     ent = -torch.special.xlogy(p, p).sum(-1)  # (B, H, Tq)
+    if normalize:
+        n_keys = (tk - key_padding_mask.sum(-1)).float() if key_padding_mask is not None else p.new_full((b,), tk)
+        ent = ent / torch.log(n_keys.clamp_min(2.0))[:, None, None]
     if query_padding_mask is not None:
         if query_padding_mask.shape != (b, tq):
             raise ValueError(f"query_padding_mask must be ({b}, {tq}), got {tuple(query_padding_mask.shape)}")

@@ -68,6 +68,7 @@ class AttentionRecord:
     """What one attention module saw during a capture (summable across batches/workers)."""
     heads: int
     entropy_sum: torch.Tensor = None   # (H,) Σ over valid queries of Ent(A_i)
+    norm_entropy_sum: torch.Tensor = None  # (H,) Σ over valid queries of Ent(A_i) / log(valid keys)
     bound_sum: torch.Tensor = None     # (H,) Σ over valid queries of the Theorem 3.1 bound
     count: float = 0.0                 # number of valid queries
     sigma_qk: torch.Tensor = None      # (H,) ‖W_Q,h W_K,hᵀ‖₂·scaling, biases folded in
@@ -75,6 +76,9 @@ class AttentionRecord:
 
     def mean_entropy(self) -> torch.Tensor:
         return self.entropy_sum / max(self.count, 1.0)
+
+    def mean_norm_entropy(self) -> torch.Tensor:
+        return self.norm_entropy_sum / max(self.count, 1.0)
 
     def mean_bound(self) -> torch.Tensor:
         return self.bound_sum / max(self.count, 1.0)
@@ -183,9 +187,11 @@ def _record(module, name, records, call, query_mask, keep_probs, bound):
     if rec is None:
         rec = records[name] = AttentionRecord(heads=module.num_heads,
                                               entropy_sum=torch.zeros_like(ent_sum),
+                                              norm_entropy_sum=torch.zeros_like(ent_sum),
                                               bound_sum=torch.zeros_like(ent_sum))
         rec.sigma_qk = qk_spectral_norm(module)
     rec.entropy_sum += ent_sum
+    rec.norm_entropy_sum += attention_entropy(probs, kpm, query_mask, reduce=False, normalize=True)[0]
     rec.count += float(count)
     if bound:
         rec.bound_sum += _bound_sum(rec.sigma_qk, query, key, kpm, query_mask)
