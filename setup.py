@@ -30,6 +30,7 @@ setup(
             "sigma-plot=sigma_plugin.cli.plot:main",
             "sigma-inspect=sigma_plugin.cli.inspect:main",
             "sigma-export=sigma_plugin.cli.export:main",
+            "sigma-cpu-train=sigma_plugin.cli.cpu_train:main",
         ]
     },
 )
