@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Iterator, List, Sequence
+from typing import List, Sequence
+
+from sigma_plugin.corpus.atomic import atomic_path  # noqa: F401  (re-exported for the recipe steps)
 
 
 class RecipeError(Exception):
@@ -24,22 +24,6 @@ def run_cli(main) -> None:
     except RecipeError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-
-
-@contextlib.contextmanager
-def atomic_path(path: os.PathLike) -> Iterator[Path]:
-    """Yield a temp path next to ``path``; rename it onto ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 @contextlib.contextmanager
