@@ -66,6 +66,9 @@ exp=$expdir/${tag:-none}
 splits="train valid test"
 
 need_config() { [ -n "$train_config" ] || die "stage $1 needs --train_config"; }
+# fairseq 0.12.3.1's batch_by_size drops the last batch of a subset unless its size is a multiple
+# of --required-batch-size-multiple (default 8): validation and decoding would silently leave
+# sentences out, so training and decoding pass --required-batch-size-multiple 1.
 
 # ---- 1 data ----------------------------------------------------------------------------
 if run_stage 1 data; then
@@ -130,7 +133,8 @@ if run_stage 5 "train ($tag)"; then
         cp "$train_config" "$exp/train_config.yaml"
         log "fairseq-train ${conf_flags[*]} ${extra[*]} $dev (log: $exp/train.log; resumes from $exp/checkpoint_last.pt)"
         "$bindir/fairseq-train" "$datadir/bin" --user-dir "$plugin_dir" "${conf_flags[@]}" "${extra[@]}" $dev \
-            --save-dir "$exp" --tensorboard-logdir "$exp/tensorboard" --log-format json 2>&1 | tee -a "$exp/train.log"
+            --required-batch-size-multiple 1 --save-dir "$exp" --tensorboard-logdir "$exp/tensorboard" \
+            --log-format json 2>&1 | tee -a "$exp/train.log"
         touch "$exp/.train_done"
     fi
 fi

@@ -108,3 +108,13 @@ def test_100_layer_encoder_decoder_builds_and_steps(toy_bin, tmp_path):
                          max_update=1))
     inner = json_lines(res.stdout + res.stderr, "train")
     assert inner and float(inner[-1]["train_loss"]) > 0 and "train_ent_dec_self_min" in inner[-1]
+
+
+def test_log_lines_between_probes_carry_no_empty_metrics(toy_bin, tmp_path):
+    res = run(train_args(toy_bin, tmp_path / "c", "--log-interval", "1", "--sigma-log-interval", "2", "--no-save",
+                         max_update=4))
+    text = res.stdout + res.stderr
+    inner = json_lines(text, "train_inner")
+    with_entropy = [int(l["num_updates"]) for l in inner if "ent_enc_self_mean" in l]
+    assert with_entropy == [1, 3]  # probed at updates 0 and 2, logged once they finished
+    assert "null" not in "".join(l for l in text.splitlines() if "| train_inner |" in l)

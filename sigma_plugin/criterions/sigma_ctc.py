@@ -20,8 +20,7 @@ from fairseq.logging import metrics
 
 from sigma_plugin.asr.ctc_greedy import ctc_greedy_decode
 
-from .label_smoothed_cross_entropy_with_sigma import SigmaLoggingConfig
-from .sigma_metrics import SigmaMetrics, reduce_sigma_metrics
+from .sigma_metrics import SigmaLoggingConfig, SigmaMetrics, reduce_sigma_metrics
 
 
 def ctc_targets(sample, pad: int, eos: int):
@@ -77,13 +76,12 @@ class SigmaCtcConfig(FairseqDataclass, SigmaLoggingConfig):
 
 @register_criterion("sigma_ctc", dataclass=SigmaCtcConfig)
 class SigmaCtcCriterion(FairseqCriterion):
-    def __init__(self, task, zero_infinity=True, sentence_avg=False, sigma_log_interval=100,
-                 sigma_log_per_layer=True):
+    def __init__(self, cfg: SigmaCtcConfig, task):
         super().__init__(task)
         self.dictionary = task.target_dictionary
-        self.zero_infinity = zero_infinity
-        self.sentence_avg = sentence_avg
-        self.sigma_metrics = SigmaMetrics(sigma_log_interval, sigma_log_per_layer)
+        self.zero_infinity = cfg.zero_infinity
+        self.sentence_avg = cfg.sentence_avg
+        self.sigma_metrics = SigmaMetrics.from_cfg(cfg)
 
     def forward(self, model, sample, reduce=True):
         if not self.sigma_metrics.due(model):

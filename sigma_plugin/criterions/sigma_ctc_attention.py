@@ -13,9 +13,8 @@ from fairseq.criterions import register_criterion
 from fairseq.criterions.label_smoothed_cross_entropy import (
     LabelSmoothedCrossEntropyCriterion, LabelSmoothedCrossEntropyCriterionConfig)
 
-from .label_smoothed_cross_entropy_with_sigma import SigmaLoggingConfig
 from .sigma_ctc import ctc_loss_sum, greedy_error_counts, log_ctc_metrics
-from .sigma_metrics import SigmaMetrics, reduce_sigma_metrics
+from .sigma_metrics import SigmaLoggingConfig, SigmaMetrics, reduce_sigma_metrics
 
 
 @dataclass
@@ -29,16 +28,14 @@ class SigmaCtcAttentionConfig(LabelSmoothedCrossEntropyCriterionConfig, SigmaLog
 
 @register_criterion("sigma_ctc_attention", dataclass=SigmaCtcAttentionConfig)
 class SigmaCtcAttentionCriterion(LabelSmoothedCrossEntropyCriterion):
-    def __init__(self, task, sentence_avg, label_smoothing, ignore_prefix_size=0, report_accuracy=False,
-                 sigma_log_interval=100, sigma_log_per_layer=True, sigma_ctc_weight=0.3,
-                 sigma_ctc_zero_infinity=True):
-        super().__init__(task, sentence_avg, label_smoothing, ignore_prefix_size, report_accuracy)
-        if not 0.0 <= sigma_ctc_weight < 1.0:
-            raise ValueError(f"--sigma-ctc-weight must be in [0, 1), got {sigma_ctc_weight}")
+    def __init__(self, cfg: SigmaCtcAttentionConfig, task):
+        super().__init__(task, cfg.sentence_avg, cfg.label_smoothing, cfg.ignore_prefix_size, cfg.report_accuracy)
+        if not 0.0 <= cfg.sigma_ctc_weight < 1.0:
+            raise ValueError(f"--sigma-ctc-weight must be in [0, 1), got {cfg.sigma_ctc_weight}")
         self.dictionary = task.target_dictionary
-        self.ctc_weight = sigma_ctc_weight
-        self.zero_infinity = sigma_ctc_zero_infinity
-        self.sigma_metrics = SigmaMetrics(sigma_log_interval, sigma_log_per_layer)
+        self.ctc_weight = cfg.sigma_ctc_weight
+        self.zero_infinity = cfg.sigma_ctc_zero_infinity
+        self.sigma_metrics = SigmaMetrics.from_cfg(cfg)
 
     def forward(self, model, sample, reduce=True):
         if not self.sigma_metrics.due(model):

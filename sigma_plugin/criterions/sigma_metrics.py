@@ -10,7 +10,7 @@ import contextlib
 import logging
 import os
 import re
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -199,6 +199,7 @@ def reduce_sigma_metrics(logging_outputs: List[dict]) -> None:
     for log in logging_outputs:
         keys.update(k for k in log if k.startswith("sigma/"))
     if not keys:
+        _drop_stale_meters()
         return
     workers = max(_total(logging_outputs, "sigma/workers"), 1.0)
     tot = {k: _total(logging_outputs, k) for k in keys}
@@ -255,6 +256,22 @@ def reduce_sigma_metrics(logging_outputs: List[dict]) -> None:
         _log("gamma_max", max(layer_gammas))
     if "sigma/alarms" in tot:
         _log("entropy_alarms", tot["sigma/alarms"])
+
+
+_METRIC_PREFIXES = ("ent_", "entn_", "entlb_", "sigmaqk_", "gamma_", "sigma_", "entropy_alarms")
+
+
+def _drop_stale_meters() -> None:
+    """Between probes, remove our meters that fairseq has reset since the last log line and that
+    nothing has updated since, so that log lines do not print every metric as None/null."""
+    from fairseq.logging.meters import AverageMeter
+    for agg in metrics.get_active_aggregators():
+        stale = [k for k, m in agg.items()
+                 if k.startswith(_METRIC_PREFIXES) and isinstance(m, AverageMeter) and m.count == 0]
+        for key in stale:
+            OrderedDict.__delitem__(agg, key)
+        if stale:
+            agg.priorities = [p for p in agg.priorities if p[2] not in stale]
 
 
 def _by_layer(values: Dict, mean: bool) -> Dict[int, float]:

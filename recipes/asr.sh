@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Shared ASR stage script (ESPnet egs2 style). egs/<corpus>/asr1/run.sh sets the corpus choices
+# and calls it; every option below can be overridden as --name value (or --name-with-dashes).
+#
+# Stages (--stage N --stop_stage M). Each logs a header and writes atomically; a rerun skips
+# work whose outputs are complete and resumes training from checkpoint_last.pt.
+#   1 data     download the corpus if --corpus_download says so; check the subset folders
+#   2 fbank    80-dim log-mel fbank in stored zips + SUBSET.tsv manifests -> DUMPDIR
+#   3 vocab    SentencePiece model + fairseq dict, global CMVN, config.yaml -> DUMPDIR
+#   4 train    fairseq-train with the flags of --train_config (yaml) -> EXPDIR/TAG
+#   5 average  average the last --n_average checkpoints -> EXPDIR/TAG/checkpoint_avg.pt
+#   6 decode   beam search (fairseq-generate) or greedy CTC, per subset -> EXPDIR/TAG/decode_*/SUBSET
+#   7 score    WER/CER (jiwer) per subset -> EXPDIR/TAG/decode_*/RESULTS.tsv, printed
+#   8 plot     sigma-plot of the training log (loss, attention entropy, σ/γ) -> EXPDIR/TAG/plots
+set -euo pipefail
+
+recipe_name=asr.sh
+recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+project_root=$(dirname "$recipe_dir")
+plugin_dir=$project_root/sigma_plugin
+# shellcheck source=recipes/lib.sh
+. "$recipe_dir/lib.sh"
+
+# ---- options ---------------------------------------------------------------------------
+stage=1                # first stage to run
+stop_stage=100         # last stage to run
+python=${PYTHON:-python}  # interpreter with torch, fairseq and sigma_plugin
+nj=2                   # parallel processes for fbank extraction
+corpus_root=           # folder holding the subset folders (LibriSpeech layout)
+corpus_download=none   # none | librispeech (stage 1 downloads missing subsets from OpenSLR)
+train_subsets=         # space-separated; names must start with "train" (fairseq's speech_to_text rule)
+valid_subsets=         # space-separated; validation during training
+test_subsets=          # space-separated; decoded and scored (default: the valid subsets)
+dumpdir=dump           # features, manifests, vocabulary, config.yaml
+expdir=exp             # experiments go to expdir/TAG
+tag=                   # experiment name (default: the training config's file name without .yaml)
+sample_rate=16000      # required sample rate of the audio
+n_mels=80              # filterbank channels
+max_utts=0             # >0: keep this many evenly spaced utterances per subset (quick runs)
+max_skip_ratio=0.05    # fail if a larger fraction of a subset has to be skipped
+vocab_type=unigram     # unigram | bpe | char
+vocab_size=256         # SentencePiece pieces (ignored for char)
+specaugment=none       # none | lb | ld | sm | ss (fairseq's SpecAugment policies, training only)
+train_config=          # yaml of fairseq-train options (required for stages 4-8)
+train_args=            # extra fairseq-train flags, after the config's (e.g. "--max-update 100")
+use_gpu=auto           # auto | true | false (false adds --cpu); all visible GPUs are used by fairseq
+n_average=5            # average the last N checkpoints; 0 = decode checkpoint_best.pt
+decode_method=auto     # auto | beam | ctc_greedy (auto: ctc_greedy for sigma_s2t_ctc archs, else beam)
+beam=5                 # beam size
+max_len_a=0.2          # beam search: max output length = a * input frames + b
+max_len_b=20
+decode_max_tokens=50000  # input frames per decoding batch
+decode_args=           # extra flags for fairseq-generate / decode_ctc
+
+options=(stage stop_stage python nj corpus_root corpus_download train_subsets valid_subsets
+         test_subsets dumpdir expdir tag sample_rate n_mels max_utts max_skip_ratio vocab_type
+         vocab_size specaugment train_config train_args use_gpu n_average decode_method beam
+         max_len_a max_len_b decode_max_tokens decode_args)
+parse_options "$@"
+
+[[ "$stage" =~ ^[0-9]+$ && "$stop_stage" =~ ^[0-9]+$ ]] || die "--stage/--stop_stage must be numbers (got '$stage', '$stop_stage')"
+[ "$stage" -le 8 ] || die "unknown stage $stage: the stages are 1-8 (see the header of $0)"
+command -v "$python" >/dev/null || die "--python '$python' not found (run 'make install' and use .venv/bin/python)"
+[ -n "$corpus_root" ] || die "--corpus_root is required"
+[ -n "$train_subsets" ] || die "--train_subsets is required"
+[ -n "$valid_subsets" ] || die "--valid_subsets is required"
+[ -n "$test_subsets" ] || test_subsets=$valid_subsets
+for s in $train_subsets; do
+    [[ $s == train* ]] || die "--train_subsets: '$s' must start with 'train' (fairseq's speech_to_text rule)"
+done
+# shellcheck disable=SC2086
+all_subsets=$(printf '%s\n' $train_subsets $valid_subsets $test_subsets | awk '!seen[$0]++' | tr '\n' ' ')
+export PYTHONPATH=$project_root${PYTHONPATH:+:$PYTHONPATH}
+bindir=$(dirname "$(command -v "$python")")
+if [ -n "$train_config" ]; then
+    [ -f "$train_config" ] || die "--train_config $train_config: file not found"
+    [ -n "$tag" ] || tag=$(basename "$train_config" .yaml)
+fi
+exp=$expdir/${tag:-none}
+
+need_config() { [ -n "$train_config" ] || die "stage $1 needs --train_config"; }
+decode_dir=
+
+# The value of --arch in the training config (empty if absent).
+config_arch() {
+    local flags
+    mapfile -t flags < <("$python" -m sigma_plugin.recipe.conf "$train_config")
+    for ((i = 0; i + 1 < ${#flags[@]}; i++)); do
+        [ "${flags[$i]}" = --arch ] && { echo "${flags[$((i + 1))]}"; return; }
+    done
+}
+
+# fairseq 0.12.3.1's batch_by_size drops the last batch of a subset unless its size is a
+# multiple of --required-batch-size-multiple (default 8): validation and decoding would
+# silently leave utterances out. Stages 4 and 6 therefore pass --required-batch-size-multiple 1.
+
+# ---- 1 data ----------------------------------------------------------------------------
+if run_stage 1 "data ($corpus_root: $all_subsets)"; then
+    case "$corpus_download" in
+        none) ;;
+        # shellcheck disable=SC2086
+        librispeech) bash "$recipe_dir/asr_librispeech_download.sh" "$corpus_root" $all_subsets ;;
+        *) die "--corpus_download must be none or librispeech, got '$corpus_download'" ;;
+    esac
+    for s in $all_subsets; do
+        [ -d "$corpus_root/$s" ] || die "subset folder $corpus_root/$s not found (check db.sh or --corpus_root)"
+    done
+fi
+
+# ---- 2 fbank ---------------------------------------------------------------------------
+if run_stage 2 "fbank ($n_mels-dim features and manifests -> $dumpdir, nj=$nj)"; then
+    # shellcheck disable=SC2086
+    "$python" -m sigma_plugin.asr.prep_fbank --root "$corpus_root" --subsets $all_subsets \
+        --out-dir "$dumpdir" --nj "$nj" --sample-rate "$sample_rate" --n-mels "$n_mels" \
+        --max-skip-ratio "$max_skip_ratio" --max-utts "$max_utts"
+fi
+
+# ---- 3 vocab ---------------------------------------------------------------------------
+if run_stage 3 "vocab (SentencePiece $vocab_type, CMVN, config.yaml -> $dumpdir)"; then
+    # shellcheck disable=SC2086
+    "$python" -m sigma_plugin.asr.prep_vocab --data-dir "$dumpdir" --train-subsets $train_subsets \
+        --vocab-type "$vocab_type" --vocab-size "$vocab_size" --specaugment "$specaugment" --n-mels "$n_mels"
+fi
+
+# ---- 4 train ---------------------------------------------------------------------------
+if run_stage 4 "train ($tag)"; then
+    need_config 4
+    if [ -f "$exp/.train_done" ]; then log "$exp: training finished earlier; skipping"; else
+        mapfile -t conf_flags < <("$python" -m sigma_plugin.recipe.conf "$train_config" --check "$dumpdir")
+        [ "${#conf_flags[@]}" -gt 0 ] || die "$train_config gave no fairseq-train flags (see the message above)"
+        # shellcheck disable=SC2206
+        extra=($train_args)
+        dev=$(device_flags "$python" "$use_gpu")
+        mkdir -p "$exp"
+        cp "$train_config" "$exp/train_config.yaml"
+        log "fairseq-train ${conf_flags[*]} ${extra[*]} $dev (log: $exp/train.log; resumes from $exp/checkpoint_last.pt)"
+        # shellcheck disable=SC2086
+        "$bindir/fairseq-train" "$dumpdir" --user-dir "$plugin_dir" "${conf_flags[@]}" "${extra[@]}" $dev \
+            --train-subset "$(echo $train_subsets | tr ' ' ',')" --valid-subset "$(echo $valid_subsets | tr ' ' ',')" \
+            --required-batch-size-multiple 1 --log-format json --save-dir "$exp" --tensorboard-logdir "$exp/tensorboard" \
+            2>&1 | tee -a "$exp/train.log" || die "fairseq-train failed; see $exp/train.log"
+        [ -f "$exp/checkpoint_last.pt" ] || die "training wrote no checkpoint; see $exp/train.log"
+        touch "$exp/.train_done"
+    fi
+fi
+
+# ---- 5 average -------------------------------------------------------------------------
+decode_ckpt=$exp/checkpoint_best.pt
+[ "$n_average" -gt 0 ] && decode_ckpt=$exp/checkpoint_avg.pt
+if run_stage 5 "average (last $n_average checkpoints)"; then
+    need_config 5
+    if [ "$n_average" -eq 0 ]; then log "--n_average 0: decoding checkpoint_best.pt"
+    elif [ -f "$decode_ckpt" ] && [ "$decode_ckpt" -nt "$exp/.train_done" ]; then log "$decode_ckpt is up to date; skipping"
+    else "$python" -m sigma_plugin.recipe.average --dir "$exp" --last "$n_average" --output "$decode_ckpt"; fi
+fi
+
+# ---- 6 decode, 7 score -----------------------------------------------------------------
+if [ "$stop_stage" -ge 6 ] && [ "$stage" -le 7 ]; then
+    need_config 6
+    if [ "$decode_method" = auto ]; then
+        if [[ $(config_arch) == sigma_s2t_ctc* ]]; then decode_method=ctc_greedy; else decode_method=beam; fi
+    fi
+    case "$decode_method" in
+        beam) decode_dir=$exp/decode_$(basename "$decode_ckpt" .pt)_beam$beam ;;
+        ctc_greedy) decode_dir=$exp/decode_$(basename "$decode_ckpt" .pt)_ctc_greedy ;;
+        *) die "--decode_method must be auto, beam or ctc_greedy, got '$decode_method'" ;;
+    esac
+fi
+
+if run_stage 6 "decode ($decode_method, $(basename "$decode_ckpt") -> $decode_dir)"; then
+    [ -f "$decode_ckpt" ] || die "$decode_ckpt not found: run stages 4-5 first"
+    dev=$(device_flags "$python" "$use_gpu")
+    # shellcheck disable=SC2206
+    extra=($decode_args)
+    mkdir -p "$decode_dir"
+    for s in $test_subsets; do
+        out=$decode_dir/$s/generate-$s.txt
+        if [ -f "$out" ] && [ "$out" -nt "$decode_ckpt" ]; then log "$out is up to date; skipping"; continue; fi
+        if [ "$decode_method" = beam ]; then
+            tmp=$decode_dir/$s.tmp; rm -rf "$tmp"
+            # shellcheck disable=SC2086
+            "$bindir/fairseq-generate" "$dumpdir" --user-dir "$plugin_dir" --task speech_to_text \
+                --gen-subset "$s" --path "$decode_ckpt" --beam "$beam" --max-len-a "$max_len_a" \
+                --max-len-b "$max_len_b" --max-tokens "$decode_max_tokens" --required-batch-size-multiple 1 \
+                --results-path "$tmp" "${extra[@]}" $dev > "$decode_dir/decode-$s.log" 2>&1 \
+                || die "decoding $s failed; see $decode_dir/decode-$s.log"
+            mkdir -p "$decode_dir/$s"
+            mv "$tmp/generate-$s.txt" "$out"; rm -rf "$tmp"
+        else
+            # shellcheck disable=SC2086
+            "$python" -m sigma_plugin.asr.decode_ctc "$dumpdir" --user-dir "$plugin_dir" --task speech_to_text \
+                --gen-subset "$s" --path "$decode_ckpt" --max-tokens "$decode_max_tokens" \
+                --results-path "$decode_dir/$s" "${extra[@]}" $dev > "$decode_dir/decode-$s.log" 2>&1 \
+                || die "decoding $s failed; see $decode_dir/decode-$s.log"
+        fi
+        log "$s: $(grep -c '^D-' "$out") hypotheses -> $out"
+    done
+fi
+
+if run_stage 7 "score (WER/CER of $test_subsets)"; then
+    # shellcheck disable=SC2086
+    "$python" -m sigma_plugin.asr.score --data-dir "$dumpdir" --decode-dir "$decode_dir" --subsets $test_subsets
+fi
+
+# ---- 8 plot ----------------------------------------------------------------------------
+if run_stage 8 "plot (loss, attention entropy, σ/γ)"; then
+    need_config 8
+    "$bindir/sigma-plot" "$exp/train.log" --labels "$tag" --out "$exp/plots"
+fi
+log "done (stages $stage-$stop_stage)"

@@ -1,0 +1,103 @@
+"""Greedy CTC decoding of a speech_to_text subset, written as fairseq-generate writes it.
+
+    python -m sigma_plugin.asr.decode_ctc DATA --path exp/x/checkpoint_avg.pt \
+        --gen-subset dev-clean --results-path exp/x/decode/dev-clean [--max-tokens 40000] [--cpu]
+
+Takes fairseq-generate's options (same parser). Works for sigma_s2t_ctc and for
+sigma_s2t_transformer models trained with a CTC head (--sigma-ctc-weight > 0). Writes
+``RESULTS_PATH/generate-SUBSET.txt`` with ``T-<i>`` (reference), ``H-<i>`` (pieces, score =
+mean best-path log-probability per frame, base 2) and ``D-<i>`` (detokenized) lines, ``<i>``
+being the row of the subset's manifest -- the format sigma_plugin.asr.score reads.
+"""
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from fairseq import checkpoint_utils, options, tasks, utils
+from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+import sigma_plugin
+from sigma_plugin.corpus.atomic import atomic_path
+from .ctc_greedy import ctc_greedy_decode
+
+logger = logging.getLogger("sigma_plugin.asr.decode_ctc")
+
+
+def ctc_head(model):
+    encoder = getattr(model, "encoder", None)
+    if encoder is None or getattr(encoder, "ctc_proj", None) is None or not hasattr(encoder, "ctc_output"):
+        raise ValueError(f"{type(model).__name__} has no CTC output layer (encoder.ctc_proj): decode it with "
+                         "fairseq-generate, or train with --sigma-ctc-weight > 0")
+    return encoder
+
+
+def decode(cfg) -> Path:
+    sigma_plugin.register()  # models/criteria, and weights_only loading of fairseq checkpoints
+    utils.import_user_module(cfg.common)
+    use_cuda = torch.cuda.is_available() and not cfg.common.cpu
+    task = tasks.setup_task(cfg.task)
+    models, saved_cfg = checkpoint_utils.load_model_ensemble(utils.split_paths(cfg.common_eval.path), task=task)
+    if len(models) != 1:
+        raise ValueError(f"--path: greedy CTC decoding takes one checkpoint, got {len(models)}")
+    model = models[0]
+    encoder = ctc_head(model)
+    model.eval()
+    if cfg.common.fp16:
+        model.half()
+    if use_cuda:
+        model.cuda()
+    subset = cfg.dataset.gen_subset
+    task.load_dataset(subset, task_cfg=saved_cfg.task)
+    dataset = task.dataset(subset)
+    itr = task.get_batch_iterator(
+        dataset=dataset, max_tokens=cfg.dataset.max_tokens or 40000, max_sentences=cfg.dataset.batch_size,
+        max_positions=None, ignore_invalid_inputs=False, seed=cfg.common.seed,
+        num_workers=cfg.dataset.num_workers).next_epoch_itr(shuffle=False)
+    tgt_dict = task.target_dictionary
+    bpe = task.build_bpe(cfg.bpe)
+    blank = tgt_dict.bos()
+    lines = {}
+    with torch.no_grad():
+        for sample in itr:
+            sample = utils.move_to_cuda(sample) if use_cuda else sample
+            net_input = sample["net_input"]
+            enc = encoder(net_input["src_tokens"], net_input["src_lengths"])
+            lprobs, lens = encoder.ctc_output(enc)
+            best = lprobs.max(-1).values  # (T, B)
+            for b, (idx, hyp) in enumerate(zip(sample["id"].tolist(), ctc_greedy_decode(lprobs, lens, blank))):
+                n = int(lens[b])
+                score = float(best[:n, b].sum()) / max(n, 1) / math.log(2)
+                pieces = tgt_dict.string(torch.tensor(hyp, dtype=torch.long))
+                ref = dataset.tgt_texts[idx]
+                lines[idx] = (f"T-{idx}\t{ref}\nH-{idx}\t{score}\t{pieces}\n"
+                              f"D-{idx}\t{score}\t{bpe.decode(pieces) if bpe else pieces}\n")
+    missing = set(range(len(dataset))) - set(lines)
+    if missing:
+        raise RuntimeError(f"{subset}: {len(missing)} utterances were not decoded (e.g. index {min(missing)})")
+    out = Path(cfg.common_eval.results_path) / f"generate-{subset}.txt"
+    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for idx in sorted(lines):
+            f.write(lines[idx])
+    logger.info(f"{subset}: decoded {len(lines)} utterances -> {out}")
+    return out
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, force=True,
+                        format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
+    parser = options.get_generation_parser()
+    args = options.parse_args_and_arch(parser, input_args=argv)
+    if not args.results_path:
+        parser.error("--results-path is required")
+    if not args.path:
+        parser.error("--path is required")
+    decode(convert_namespace_to_omegaconf(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

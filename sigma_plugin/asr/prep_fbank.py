@@ -1,0 +1,163 @@
+"""Fbank features + manifests for subsets of a LibriSpeech-layout corpus.
+
+    python -m sigma_plugin.asr.prep_fbank --root DB --subsets train-clean-100 dev-clean \
+        --out-dir dump --nj 4
+
+Writes, per subset, into --out-dir (each file written to a temporary name, then renamed;
+``SUBSET.tsv`` is renamed last, so its presence means the subset is complete and a rerun
+skips it unless --overwrite):
+  fbank<N>_SUBSET.zip     per-utterance (frames, N) float32 .npy, stored (uncompressed)
+  SUBSET.fbank_stats.npz  frame count, per-dim sum and sum of squares (for global CMVN)
+  SUBSET.skipped.tsv      id, path, reason of every utterance left out (header only if none)
+  SUBSET.tsv              id, audio (fbank<N>_SUBSET.zip:offset:length), n_frames, tgt_text, speaker
+Audio paths in SUBSET.tsv are relative to --out-dir (config.yaml's audio_root).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import multiprocessing as mp
+import sys
+import zipfile
+from pathlib import Path
+from typing import List, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from sigma_plugin.corpus.atomic import atomic_path, remove_stale_temps
+from .corpus import CorpusError, Skipped, Utterance, scan_subset
+from .feature_zip import member_spans, npy_bytes
+from .features import AudioFormatError, BadAudio, load_waveform, log_mel_fbank
+from .manifest import MANIFEST_COLUMNS, SKIPPED_COLUMNS, write_tsv
+
+logger = logging.getLogger("sigma_plugin.asr.prep_fbank")
+
+
+class TooManySkipped(ValueError):
+    pass
+
+
+def _init_worker():
+    import torch
+    torch.set_num_threads(1)  # one process per core; no oversubscription
+
+
+def _extract(job):
+    utt_id, path, sample_rate, n_mels = job
+    try:
+        feats = log_mel_fbank(load_waveform(path, sample_rate), sample_rate, n_mels)
+    except BadAudio as e:
+        return utt_id, "bad", str(e)
+    except AudioFormatError as e:
+        return utt_id, "format", str(e)
+    f64 = feats.astype(np.float64)
+    return utt_id, "ok", (npy_bytes(feats), feats.shape[0], f64.sum(0), (f64 ** 2).sum(0))
+
+
+def evenly_spaced(utts: List[Utterance], n: int) -> List[Utterance]:
+    """n utterances spread over the sorted list (speaker variety for quick runs)."""
+    if n <= 0 or n >= len(utts):
+        return utts
+    step = len(utts) / n
+    return [utts[int(i * step)] for i in range(n)]
+
+
+def prep_subset(root, subset: str, out_dir: Path, nj: int = 1, sample_rate: int = 16000,
+                n_mels: int = 80, max_skip_ratio: float = 0.05, max_utts: int = 0,
+                overwrite: bool = False) -> Path:
+    out_dir = Path(out_dir)
+    remove_stale_temps(out_dir)  # e.g. the half-written zip of an interrupted run
+    tsv = out_dir / f"{subset}.tsv"
+    if tsv.exists() and not overwrite:
+        logger.info(f"{subset}: {tsv} exists, skipping (--overwrite to redo)")
+        return tsv
+    if tsv.exists():
+        tsv.unlink()  # never leave a manifest pointing into a zip being rewritten
+    utts, skipped = scan_subset(root, subset)
+    utts = evenly_spaced(utts, max_utts)
+    zip_name = f"fbank{n_mels}_{subset}.zip"
+    jobs = [(u.utt_id, u.audio, sample_rate, n_mels) for u in utts]
+    kept, n_frames = {}, {}
+    count, total, total_sq = 0, np.zeros(n_mels), np.zeros(n_mels)
+    with atomic_path(out_dir / zip_name) as tmp_zip:
+        with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED) as zf:
+            pool = mp.Pool(nj, initializer=_init_worker) if nj > 1 else None
+            try:
+                results = pool.imap(_extract, jobs, chunksize=4) if pool else map(_extract, jobs)
+                by_id = {u.utt_id: u for u in utts}
+                for utt_id, status, payload in tqdm(results, total=len(jobs), desc=f"fbank {subset}",
+                                                    unit="utt", file=sys.stderr):
+                    if status == "format":
+                        raise AudioFormatError(payload)
+                    if status == "bad":
+                        skipped.append(Skipped(utt_id, by_id[utt_id].audio, payload))
+                        continue
+                    data, frames, s, sq = payload
+                    zf.writestr(f"{utt_id}.npy", data)
+                    kept[utt_id] = by_id[utt_id]
+                    n_frames[utt_id] = frames
+                    count, total, total_sq = count + frames, total + s, total_sq + sq
+            finally:
+                if pool:
+                    pool.terminate()
+        spans = member_spans(tmp_zip)
+        skipped.sort(key=lambda s: s.utt_id)
+        write_tsv(out_dir / f"{subset}.skipped.tsv", SKIPPED_COLUMNS,
+                  ({"id": s.utt_id, "path": s.path, "reason": s.reason} for s in skipped))
+        n_all = len(kept) + len(skipped)
+        if skipped:
+            logger.warning(f"{subset}: skipped {len(skipped)} of {n_all} utterances "
+                           f"(listed in {out_dir / (subset + '.skipped.tsv')}); first: "
+                           f"{skipped[0].utt_id}: {skipped[0].reason}")
+        if not kept:
+            raise CorpusError(f"{subset}: no utterance could be read; see {subset}.skipped.tsv")
+        if len(skipped) > max_skip_ratio * n_all:
+            raise TooManySkipped(f"{subset}: {len(skipped)}/{n_all} utterances skipped, more than "
+                                 f"--max-skip-ratio {max_skip_ratio}; see {subset}.skipped.tsv")
+    with atomic_path(out_dir / f"{subset}.fbank_stats.npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, count=np.array(count, dtype=np.int64), sum=total, sum_sq=total_sq)
+    rows = ({"id": u.utt_id, "audio": f"{zip_name}:{spans[u.utt_id][0]}:{spans[u.utt_id][1]}",
+             "n_frames": n_frames[u.utt_id], "tgt_text": u.text, "speaker": u.speaker}
+            for u in kept.values())
+    n = write_tsv(tsv, MANIFEST_COLUMNS, rows)
+    logger.info(f"{subset}: {n} utterances, {count} frames ({count / 360000:.2f} h) -> {tsv}")
+    return tsv
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", required=True, help="corpus root holding the subset folders")
+    p.add_argument("--subsets", nargs="+", required=True, help="subset folder names, e.g. train-clean-100 dev-clean")
+    p.add_argument("--out-dir", required=True, help="where zips, manifests and stats go")
+    p.add_argument("--nj", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--sample-rate", type=int, default=16000, help="required sample rate in Hz (default 16000)")
+    p.add_argument("--n-mels", type=int, default=80, help="mel bins (default 80)")
+    p.add_argument("--max-skip-ratio", type=float, default=0.05,
+                   help="fail if more than this fraction of a subset's utterances is skipped (default 0.05)")
+    p.add_argument("--max-utts", type=int, default=0,
+                   help="keep only this many evenly spaced utterances per subset (0 = all; for quick runs)")
+    p.add_argument("--overwrite", action="store_true", help="redo subsets whose manifest exists")
+    return p
+
+
+def main(argv: Sequence[str] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", force=True)
+    if args.nj < 1:
+        print(f"error: --nj must be >= 1, got {args.nj}", file=sys.stderr)
+        return 2
+    try:
+        for subset in args.subsets:
+            prep_subset(args.root, subset, Path(args.out_dir), args.nj, args.sample_rate, args.n_mels,
+                        args.max_skip_ratio, args.max_utts, args.overwrite)
+    except (CorpusError, AudioFormatError, TooManySkipped) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

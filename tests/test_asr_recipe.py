@@ -1,0 +1,85 @@
+"""egs/tts_en/asr1 end to end on a few utterances: every stage of recipes/asr.sh through WER."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT / "egs" / "tts_en" / "asr1" / "run.sh"
+# docs/asr.md's quick start shows exactly these options.
+TINY = ["--train_config", "conf/train_tiny.yaml", "--max_utts", "8", "--vocab_type", "char", "--nj", "2",
+        "--n_average", "2", "--beam", "2", "--max_len_a", "0", "--max_len_b", "30"]
+
+
+def run_recipe(shared_dir, tmp, *options):
+    env = dict(os.environ, TTS_ROOT=str(shared_dir / "data" / "tts_en"), OMP_NUM_THREADS="1")
+    cmd = ["bash", str(RUN), *TINY, "--dumpdir", str(tmp / "dump"), "--expdir", str(tmp / "exp"),
+           "--python", sys.executable, *options]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env)
+
+
+def test_docs_quick_start_is_the_tested_command():
+    assert "egs/tts_en/asr1/run.sh " + " ".join(TINY) + " --dumpdir" in (ROOT / "docs" / "asr.md").read_text()
+
+
+def results(decode_dir):
+    lines = (decode_dir / "RESULTS.tsv").read_text().splitlines()
+    return [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
+
+
+def test_tiny_recipe_all_stages_then_resume(shared_dir, tmp_path):
+    res = run_recipe(shared_dir, tmp_path)
+    assert res.returncode == 0, res.stderr[-4000:]
+    for stage in range(1, 9):
+        assert f"| asr.sh | ==== stage {stage}: " in res.stderr
+    exp = tmp_path / "exp" / "train_tiny"
+    assert "ent_enc_self_mean" in (exp / "train.log").read_text()
+    assert list((exp / "plots").glob("*.png"))
+    [row] = results(exp / "decode_checkpoint_avg_beam2")
+    assert row["subset"] == "dev-tts" and row["utts"] == "8" and float(row["wer"]) >= 0 and float(row["cer"]) >= 0
+    assert "dev-tts\t8\t" in res.stdout  # the score table is printed
+    assert len((tmp_path / "dump" / "dev-tts.tsv").read_text().splitlines()) == 9
+
+    again = run_recipe(shared_dir, tmp_path, "--stage", "2", "--stop_stage", "5")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "train-tts.tsv exists, skipping" in again.stderr and "config.yaml exists, skipping" in again.stderr
+    assert "training finished earlier; skipping" in again.stderr and "checkpoint_avg.pt is up to date" in again.stderr
+
+
+def test_recipe_rejects_unknown_option_and_bad_train_subset(shared_dir, tmp_path):
+    res = run_recipe(shared_dir, tmp_path, "--stage_typo", "3")
+    assert res.returncode != 0 and "unknown option --stage_typo" in res.stderr
+    res = run_recipe(shared_dir, tmp_path, "--train_subsets", "dev-tts")
+    assert res.returncode != 0 and "'dev-tts' must start with 'train'" in res.stderr
+
+
+@pytest.mark.slow
+def test_tiny_ctc_recipe_decodes_greedily(shared_dir, tmp_path):
+    res = run_recipe(shared_dir, tmp_path, "--train_config", "conf/train_tiny_ctc.yaml")
+    assert res.returncode == 0, res.stderr[-4000:]
+    [row] = results(tmp_path / "exp" / "train_tiny_ctc" / "decode_checkpoint_avg_ctc_greedy")
+    assert row["utts"] == "8"
+
+
+@pytest.mark.skipif(not shutil.which("curl"), reason="the file:// mirror needs curl")
+def test_librispeech_stage1_downloads_unpacks_and_resumes(tmp_path):
+    """egs/librispeech_100 stage 1 against a local mirror of fake OpenSLR tarballs."""
+    from _asr_corpus import write_chapter
+    mirror = tmp_path / "mirror"
+    subsets = ["train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other"]
+    for s in subsets:
+        write_chapter(mirror / "LibriSpeech" / s, "84", "121123", {"0000": "HELLO"})
+        subprocess.run(["tar", "-czf", str(mirror / f"{s}.tar.gz"), "-C", str(mirror), f"LibriSpeech/{s}"], check=True)
+    env = dict(os.environ, LIBRISPEECH=str(tmp_path / "db"), LIBRISPEECH_URL=f"file://{mirror}")
+    cmd = ["bash", str(ROOT / "egs" / "librispeech_100" / "asr1" / "run.sh"), "--python", sys.executable,
+           "--stop_stage", "1", "--use_gpu", "false"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for s in subsets:
+        assert (tmp_path / "db" / s / "84" / "121123" / "84-121123-0000.flac").is_file()
+        assert (tmp_path / "db" / s / ".complete").is_file() and not (tmp_path / "db" / f"{s}.tar.gz").exists()
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and again.stderr.count("already in") == len(subsets)
