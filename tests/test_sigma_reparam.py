@@ -126,7 +126,11 @@ def test_eval_does_not_touch_buffers_and_reuses_weight():
         p.gamma.mul_(3)
         torch.testing.assert_close(lin.weight, 3 * w1)
     lin.train()
-    lin(torch.randn(2, 8))
+    lin.eval()  # a train/eval round trip without an update keeps the cached weight
+    with torch.no_grad():
+        assert lin.weight is lin.weight
+    lin.train()
+    lin(torch.randn(2, 8))  # a training forward advances u: the cache is dropped
     assert p._eval_cache is None
 
 

@@ -65,7 +65,10 @@ class _SigmaReparam(nn.Module):
         self.sigma0 = sigma0
         self.gamma = nn.Parameter(torch.tensor(_gamma_value(gamma_init, sigma0), dtype=torch.float32))
         self.last_sigma = sigma0          # detached float, for logging
-        self._eval_cache = None           # (key, W_hat) reused in eval/no-grad mode
+        # (key, W_hat) reused in eval/no-grad mode. The key holds the version counters of W, γ
+        # and u, so any update invalidates it; switching to eval (fairseq does it for every
+        # validation batch) keeps it.
+        self._eval_cache = None
 
     def _sigma(self, w2d: torch.Tensor, u: torch.Tensor, update: bool) -> torch.Tensor:
         steps = self.n_power_iterations if update else 1
@@ -95,10 +98,6 @@ class _SigmaReparam(nn.Module):
         if use_cache:
             self._eval_cache = (key, w_hat)
         return w_hat
-
-    def train(self, mode: bool = True):
-        self._eval_cache = None
-        return super().train(mode)
 
     def _apply(self, fn, recurse=True):
         super()._apply(fn, recurse)
