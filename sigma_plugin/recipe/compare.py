@@ -13,7 +13,7 @@ from typing import List
 from sigma_plugin.cli.common import CliError
 from sigma_plugin.cli.run_logs import read_run
 
-from .io import atomic_open, fail, run_cli
+from .io import emit, fail, run_cli
 
 
 def value_at(run, key: str, update: int):
@@ -56,10 +56,7 @@ def main():
         fail(str(e))
     updates = [int(u) for u in args.at.split(",")]
     text = table(runs, [r.label for r in runs], args.keys.split(","), updates)
-    if args.output:
-        with atomic_open(args.output) as f:
-            f.write(text)
-    print(text, end="")
+    emit(text, args.output)
 
 
 if __name__ == "__main__":

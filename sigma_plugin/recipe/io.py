@@ -33,6 +33,14 @@ def atomic_open(path: os.PathLike, mode: str = "w", encoding: str = "utf-8"):
             yield f
 
 
+def emit(text: str, output=None) -> None:
+    """Print ``text``; also write it (atomically) to ``output`` when given."""
+    if output:
+        with atomic_open(output) as f:
+            f.write(text)
+    print(text, end="")
+
+
 def count_lines(path: Path) -> int:
     with open(path, "rb") as f:
         return sum(1 for _ in f)

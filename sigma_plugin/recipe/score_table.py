@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .io import atomic_open, fail, run_cli
+from .io import emit, fail, run_cli
 
 
 def main():
@@ -22,10 +22,7 @@ def main():
         rows.append(f"| {r['name'] or path.parent} | {r['bleu']:.2f} | {r['chrf']:.2f} | {r['sentences']} | "
                     f"`{r['bleu_signature']}` | `{r['chrf_signature']}` |")
     text = "\n".join(rows) + "\n"
-    if args.output:
-        with atomic_open(args.output) as f:
-            f.write(text)
-    print(text, end="")
+    emit(text, args.output)
 
 
 if __name__ == "__main__":
