@@ -124,3 +124,20 @@ def test_sigma_reparam_acts_through_fused_attention(monkeypatch):
         sr = get_sigma_reparam(proj)
         assert sr.gamma.grad is not None and sr.gamma.grad.abs() > 0
         assert proj.parametrizations.weight.original.grad.abs().sum() > 0
+
+
+def test_normalised_entropy_counts_causal_keys():
+    """Uniform causal attention (all logits equal) has normalised entropy exactly 1 per query."""
+    attn = make_attn()
+    with torch.no_grad():
+        attn.q_proj.weight.zero_(), attn.q_proj.bias.zero_()  # all logits 0 -> uniform over allowed keys
+    T, B = 5, 2
+    x = torch.randn(T, B, E)
+    future = torch.triu(torch.full((T, T), float("-inf")), 1)
+    kpm = torch.zeros(B, T, dtype=torch.bool)
+    probe = AttentionProbe({"dec_self.0": attn})
+    with probe.capture() as rec:
+        attn(x, x, x, key_padding_mask=kpm, attn_mask=future)
+    r = rec["dec_self.0"]
+    # the first query has one key (entropy 0 -> 0 after normalising); the other 4 are exactly 1
+    torch.testing.assert_close(r.mean_norm_entropy(), torch.full((H,), 4 / 5))

@@ -11,7 +11,8 @@ Number = Union[float, torch.Tensor]
 
 def attention_entropy(probs: torch.Tensor, key_padding_mask: Optional[torch.Tensor] = None,
                       query_padding_mask: Optional[torch.Tensor] = None,
-                      reduce: bool = True, normalize: bool = False):
+                      reduce: bool = True, normalize: bool = False,
+                      key_counts: Optional[torch.Tensor] = None):
     """Per-head attention entropy Ent(A_i) = −Σ_j A_ij log A_ij averaged over valid queries.
 
     probs: (B, H, Tq, Tk) attention probabilities (rows sum to 1 over valid keys).
@@ -23,6 +24,8 @@ def attention_entropy(probs: torch.Tensor, key_padding_mask: Optional[torch.Tens
     With ``normalize`` each row's entropy is divided by log(number of valid keys), the
     entropy of uniform attention, giving values in [0, 1] that do not depend on sentence
     length (raw entropy grows like log T, so batches of long and short sentences differ).
+    ``key_counts`` (B, Tq) gives each query's number of attendable keys (e.g. causal masks);
+    by default it is the example's number of unpadded keys.
     """
     if probs.dim() != 4:
         raise ValueError(f"probs must be (batch, heads, tgt_len, src_len), got shape {tuple(probs.shape)}")
@@ -34,8 +37,11 @@ def attention_entropy(probs: torch.Tensor, key_padding_mask: Optional[torch.Tens
         p = p.masked_fill(key_padding_mask[:, None, None, :].bool(), 0.0)
     ent = -torch.special.xlogy(p, p).sum(-1)  # (B, H, Tq)
     if normalize:
-        n_keys = (tk - key_padding_mask.sum(-1)).float() if key_padding_mask is not None else p.new_full((b,), tk)
-        ent = ent / torch.log(n_keys.clamp_min(2.0))[:, None, None]
+        if key_counts is None:
+            n_keys = (tk - key_padding_mask.sum(-1)).float() if key_padding_mask is not None else p.new_full((b,), tk)
+            key_counts = n_keys[:, None].expand(b, tq)
+        # rows with a single attendable key have entropy 0: divide by log 2 to keep them finite (0)
+        ent = ent / torch.log(key_counts.float().clamp_min(2.0))[:, None, :]
     if query_padding_mask is not None:
         if query_padding_mask.shape != (b, tq):
             raise ValueError(f"query_padding_mask must be ({b}, {tq}), got {tuple(query_padding_mask.shape)}")

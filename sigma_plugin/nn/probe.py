@@ -191,12 +191,25 @@ def _record(module, name, records, call, query_mask, keep_probs, bound):
                                               bound_sum=torch.zeros_like(ent_sum))
         rec.sigma_qk = qk_spectral_norm(module)
     rec.entropy_sum += ent_sum
-    rec.norm_entropy_sum += attention_entropy(probs, kpm, query_mask, reduce=False, normalize=True)[0]
+    rec.norm_entropy_sum += attention_entropy(probs, kpm, query_mask, reduce=False, normalize=True,
+                                              key_counts=_key_counts(kpm, call.get("attn_mask"), probs))[0]
     rec.count += float(count)
     if bound:
         rec.bound_sum += _bound_sum(rec.sigma_qk, query, key, kpm, query_mask)
     if keep_probs:
         rec.probs.append(probs)
+
+
+def _key_counts(kpm, attn_mask, probs) -> torch.Tensor:
+    """(B, Tq) number of keys each query may attend to (padding and -inf/True mask entries excluded)."""
+    b, _, tq, tk = probs.shape
+    allowed = torch.ones(b, tq, tk, dtype=torch.bool, device=probs.device)
+    if kpm is not None:
+        allowed &= ~kpm.bool()[:, None, :]
+    if attn_mask is not None and attn_mask.dim() == 2:
+        blocked = attn_mask if attn_mask.dtype == torch.bool else torch.isneginf(attn_mask)
+        allowed &= ~blocked[None]
+    return allowed.sum(-1)
 
 
 def _spectral_norms(x: torch.Tensor) -> torch.Tensor:
