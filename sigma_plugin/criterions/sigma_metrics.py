@@ -162,7 +162,7 @@ class SigmaMetrics:
             m = _LAYER_RE.match(qname)
             group = f"{_SIDE[m.group(1)]}/{m.group(2)}" if m else "other/0"
             out[f"sigma/gamma/{group}"] = out.get(f"sigma/gamma/{group}", 0.0) + float(p.gamma.detach())
-            out[f"sigma/sigma/{group}"] = out.get(f"sigma/sigma/{group}", 0.0) + p.last_sigma
+            out[f"sigma/sigma/{group}"] = out.get(f"sigma/sigma/{group}", 0.0) + float(p.last_sigma)
             out[f"sigma/count/{group}"] = out.get(f"sigma/count/{group}", 0.0) + 1.0
         return out
 
@@ -180,7 +180,7 @@ class _UpdateCounter(torch.nn.Module):
 
 
 def _num_updates(model) -> int:
-    if hasattr(model, "num_updates"):  # sigma_* models record it themselves
+    if hasattr(model, "num_updates"):  # sigma_* models record it themselves (RecordsUpdates)
         return model.num_updates
     counter = getattr(model, "sigma_update_counter", None)
     if counter is None:  # first call happens after this update's set_num_updates: start at 0

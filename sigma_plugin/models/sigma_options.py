@@ -222,3 +222,13 @@ def attention_modules(model: nn.Module) -> Tuple[Dict[str, nn.Module], Dict[str,
                     modules[f"{kind}.{i}"] = attn
                     groups[f"{kind}.{i}"] = side
     return modules, groups
+
+
+class RecordsUpdates:
+    """Mixin for sigma_* fairseq models: keep the update number fairseq passes down, which the
+    entropy criteria use to decide when to probe (stock models get a counter module instead)."""
+    num_updates = 0
+
+    def set_num_updates(self, num_updates):
+        self.num_updates = num_updates
+        super().set_num_updates(num_updates)

@@ -12,14 +12,14 @@ from fairseq.models.speech_to_text.s2t_transformer import S2TTransformerModel
 
 from sigma_plugin.asr.ctc_greedy import ctc_greedy_decode
 
-from .sigma_options import add_sigma_args, apply_sigma_options, prepare_sigma_args
+from .sigma_options import RecordsUpdates, add_sigma_args, apply_sigma_options, prepare_sigma_args
 from .sigma_s2t_transformer import (SigmaS2TTransformerEncoder, log_summary, sigma_s2t_transformer_base,
                                     sigma_s2t_transformer_l, sigma_s2t_transformer_m,
                                     sigma_s2t_transformer_s, sigma_s2t_transformer_tiny)
 
 
 @register_model("sigma_s2t_ctc")
-class SigmaS2TCTCModel(FairseqEncoderModel):
+class SigmaS2TCTCModel(RecordsUpdates, FairseqEncoderModel):
     """Conv subsampling + Transformer encoder + CTC output layer (``encoder.ctc_proj``)."""
 
     def __init__(self, encoder, blank_idx: int):
@@ -57,10 +57,6 @@ class SigmaS2TCTCModel(FairseqEncoderModel):
     def ctc_greedy_decode(self, net_output) -> List[List[int]]:
         lprobs, lens = self.get_ctc_output(net_output)
         return ctc_greedy_decode(lprobs, lens, self.blank_idx)
-
-    def set_num_updates(self, num_updates):
-        self.num_updates = num_updates
-        super().set_num_updates(num_updates)
 
 
 @register_model_architecture("sigma_s2t_ctc", "sigma_s2t_ctc")

@@ -21,7 +21,7 @@ from fairseq.models.speech_to_text.s2t_transformer import (
     S2TTransformerEncoder, S2TTransformerModel, base_architecture, s2t_transformer_l,
     s2t_transformer_m, s2t_transformer_s)
 
-from .sigma_options import add_sigma_args, apply_sigma_options, prepare_sigma_args
+from .sigma_options import RecordsUpdates, add_sigma_args, apply_sigma_options, prepare_sigma_args
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def log_summary(name: str, args, summary: dict) -> None:
 
 
 @register_model("sigma_s2t_transformer")
-class SigmaS2TTransformerModel(S2TTransformerModel):
+class SigmaS2TTransformerModel(RecordsUpdates, S2TTransformerModel):
     """Speech-to-text encoder-decoder Transformer with σReparam (docs/asr.md)."""
 
     @staticmethod
@@ -96,10 +96,6 @@ class SigmaS2TTransformerModel(S2TTransformerModel):
 
     def get_ctc_output(self, net_output, sample=None):
         return self.encoder.ctc_output(net_output[1]["encoder_out"])
-
-    def set_num_updates(self, num_updates):
-        self.num_updates = num_updates
-        super().set_num_updates(num_updates)
 
 
 @register_model_architecture("sigma_s2t_transformer", "sigma_s2t_transformer")

@@ -10,13 +10,13 @@ from fairseq.models.transformer.transformer_legacy import (
     base_architecture, tiny_architecture, transformer_iwslt_de_en, transformer_wmt_en_de,
     transformer_wmt_en_de_big)
 
-from .sigma_options import add_sigma_args, apply_sigma_options, prepare_sigma_args
+from .sigma_options import RecordsUpdates, add_sigma_args, apply_sigma_options, prepare_sigma_args
 
 logger = logging.getLogger(__name__)
 
 
 @register_model("sigma_transformer")
-class SigmaTransformerModel(TransformerModel):
+class SigmaTransformerModel(RecordsUpdates, TransformerModel):
     """Post-LN Transformer (by default) with every linear layer σReparam'd.
 
     Any depth via --encoder-layers/--decoder-layers; see docs/flags.md for --sigma-*.
@@ -38,10 +38,6 @@ class SigmaTransformerModel(TransformerModel):
             len(summary.get("sigma_reparam", [])), args.sigma_reparam, args.sigma_layernorm,
             summary.get("deepnorm", False))
         return model
-
-    def set_num_updates(self, num_updates):
-        self.num_updates = num_updates
-        super().set_num_updates(num_updates)
 
 
 @register_model_architecture("sigma_transformer", "sigma_transformer")

@@ -64,7 +64,7 @@ class _SigmaReparam(nn.Module):
         sigma0 = float(self._sigma(w2d, self.u, update=False))
         self.sigma0 = sigma0
         self.gamma = nn.Parameter(torch.tensor(_gamma_value(gamma_init, sigma0), dtype=torch.float32))
-        self.last_sigma = sigma0          # detached float, for logging
+        self.last_sigma = torch.tensor(sigma0)  # detached, for logging (no host sync in forward)
         # (key, W_hat) reused in eval/no-grad mode. The key holds the version counters of W, γ
         # and u, so any update invalidates it; switching to eval (fairseq does it for every
         # validation batch) keeps it.
@@ -93,7 +93,7 @@ class _SigmaReparam(nn.Module):
         # Power iteration and σ in at least fp32 whatever the module's dtype (fp16 loses σ's precision).
         wc = weight.to(_compute_dtype(weight.dtype))
         sigma = self._sigma(wc.flatten(1), self.u.to(wc.dtype), update=self.training)
-        self.last_sigma = float(sigma.detach())
+        self.last_sigma = sigma.detach()
         w_hat = (self.gamma.to(wc.dtype) / sigma * wc).to(weight.dtype)
         if use_cache:
             self._eval_cache = (key, w_hat)
