@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The built-in demo (`make demo`): on a Debian/Ubuntu machine with no GPU and no corpus downloads
 # from the web, build small real corpora from Debian packages (translation catalogs; speech from
-# espeak-ng/flite voices), train small post-LN σReparam MT and ASR models with SGD/LARS and no
-# warmup, score them (sacreBLEU BLEU/chrF; WER/CER) and plot attention entropy.
+# espeak-ng/flite voices), train small post-LN σReparam MT and ASR models with LARS (SGD with
+# momentum and a layer-wise trust ratio) and no warmup, score them (sacreBLEU BLEU/chrF; WER/CER)
+# and plot attention entropy.
 #   bash recipes/demo.sh [--workdir demo] [--only mt|asr]
 # Every step resumes: rerunning after an interruption continues where it stopped.
 set -euo pipefail
@@ -37,7 +38,7 @@ asr_egs=$project_root/egs/tts_en/asr1
 if [ "$only" != asr ]; then
     export L10N_DATA=debian L10N_WORKDIR=$workdir/downloads/l10n
     timed "MT corpus + prep (stages 1-4)" "$mt_egs/run.sh" --datadir "$workdir/mt/data" --expdir "$workdir/mt/exp" \
-        --vocab_size 4000 --stop_stage 4
+        --vocab_size 2000 --max_len 8 --filter_splits train,valid,test --stop_stage 4
     timed "MT train (stage 5)" "$mt_egs/run.sh" --datadir "$workdir/mt/data" --expdir "$workdir/mt/exp" \
         --train_config "$mt_egs/conf/train_demo.yaml" --stage 5 --stop_stage 5
     timed "MT average, decode, score, plot (stages 6-9)" "$mt_egs/run.sh" --datadir "$workdir/mt/data" \
@@ -48,9 +49,9 @@ if [ "$only" != mt ]; then
     export TTS_ROOT=$workdir/LibriSpeech
     timed "ASR corpus (espeak-ng/flite speech)" "$python" -m sigma_plugin.corpus.tts --workdir "$workdir/downloads/tts" \
         --root "$TTS_ROOT" --sentences "$workdir/downloads/l10n/corpus_de/train.en" \
-        --n-train 600 --n-dev 100 --n-test 100 --nj "$(nproc)"
+        --n-train 800 --n-dev 100 --n-test 100 --nj "$(nproc)"
     timed "ASR recipe (fbank -> WER)" "$asr_egs/run.sh" --dumpdir "$workdir/asr/dump" --expdir "$workdir/asr/exp" \
-        --train_config "$asr_egs/conf/train_demo.yaml" --train_subsets train-tts --valid_subsets dev-tts \
+        --train_config "$asr_egs/conf/train_demo.yaml" --vocab_type char --n_average 3 --train_subsets train-tts --valid_subsets dev-tts \
         --test_subsets "dev-tts test-tts" --nj "$(nproc)"
 fi
 

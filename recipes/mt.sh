@@ -5,7 +5,7 @@
 # Stages (--stage N --stop_stage M). Each logs a header and writes atomically; a rerun skips
 # stages whose outputs are complete and resumes training from checkpoint_last.pt.
 #   1 data      corpus-specific preparation (--data_script) -> data/raw/{train,valid,test}.{src,tgt}
-#   2 clean     Unicode NFKC, control characters, whitespace; length filter on train -> data/clean
+#   2 clean     Unicode NFKC, control characters, whitespace; length filter (--filter_splits) -> data/clean
 #   3 vocab     joint SentencePiece model on train (both languages) + encoded text -> data/spm
 #   4 binarize  fairseq-preprocess --joined-dictionary -> data/bin
 #   5 train     fairseq-train with the flags of --train_config (yaml) -> exp/TAG
@@ -34,6 +34,7 @@ expdir=exp            # experiments go to expdir/TAG
 tag=                  # experiment name (default: the training config's file name without .yaml)
 max_len=200           # clean: max words per side of a training pair
 max_ratio=3           # clean: max length ratio of a training pair
+filter_splits=train   # clean: splits the length filter applies to (comma-separated, e.g. train,valid,test)
 vocab_size=8000       # SentencePiece pieces (joint source+target)
 vocab_type=unigram    # unigram | bpe | char
 spm_max_sentences=2000000  # sentences sampled to train SentencePiece
@@ -48,7 +49,7 @@ decode_max_tokens=8000  # tokens per decoding batch
 decode_args=          # extra fairseq-generate flags
 sacrebleu_tokenize=13a  # sacreBLEU tokenizer
 
-options=(stage stop_stage python src tgt data_script datadir expdir tag max_len max_ratio vocab_size
+options=(stage stop_stage python src tgt data_script datadir expdir tag max_len max_ratio filter_splits vocab_size
          vocab_type spm_max_sentences train_config train_args use_gpu n_average test_sets beam lenpen
          decode_max_tokens decode_args sacrebleu_tokenize)
 parse_options "$@"
@@ -91,7 +92,8 @@ if run_stage 2 clean; then
     if [ -f "$datadir/clean/.done" ]; then log "data/clean is complete; skipping"; else
         rm -rf "$datadir/clean.tmp"
         "$python" -m sigma_plugin.recipe.clean --in-prefix "$datadir/raw" --out-prefix "$datadir/clean.tmp" \
-            --src "$src" --tgt "$tgt" --splits "${splits// /,}" --max-len "$max_len" --max-ratio "$max_ratio"
+            --src "$src" --tgt "$tgt" --splits "${splits// /,}" --max-len "$max_len" --max-ratio "$max_ratio" \
+            --filter-splits "$filter_splits"
         rm -rf "$datadir/clean"; mv "$datadir/clean.tmp" "$datadir/clean"; touch "$datadir/clean/.done"
     fi
 fi
