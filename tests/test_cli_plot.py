@@ -126,3 +126,17 @@ def test_bad_labels_and_metrics(tmp_path, capsys):
 
 def test_directory_that_is_no_logdir(tmp_path, capsys):
     assert "train_inner" in _error(capsys, [str(tmp_path), "--out", str(tmp_path / "o")])
+
+
+def test_named_validation_subset_is_the_valid_curve(tmp_path):
+    """--valid-subset dev-tts logs "| dev-tts | {"dev-tts_loss": ...}"; a second subset keeps its prefix."""
+    text = SIGMA.read_text(encoding="utf-8")
+    renamed = [line.replace("| valid |", "| dev-tts |").replace('"valid_', '"dev-tts_') for line in text.splitlines()]
+    extra = [line.replace("| dev-tts |", "| dev-other |").replace('"dev-tts_', '"dev-other_')
+             for line in renamed if "| dev-tts |" in line]
+    log = tmp_path / "train.log"
+    log.write_text("\n".join(renamed + extra) + "\n", encoding="utf-8")
+    original, named = read_run(str(SIGMA)), read_run(str(log))
+    assert named.series("loss", "valid") == original.series("loss", "valid") and original.has("loss", "valid")
+    assert named.series("dev-other_loss", "valid") == original.series("loss", "valid")
+    assert named.series("loss") == original.series("loss")  # the epoch summary "| train |" is not validation

@@ -101,7 +101,7 @@ def test_unknown_yaml_key_is_named(tmp_path):
 
 def test_shipped_mt_configs_parse(tmp_path):
     from sigma_plugin.recipe.conf import check_flags, load_conf, to_flags
-    confs = sorted((ROOT / "egs").glob("*/mt1/conf/*.yaml"))
+    confs = sorted((ROOT / "egs").glob("*/mt1/conf/**/*.yaml"))  # conf/depth/, conf/optimizer/ too
     assert len(confs) >= 3
     for path in confs:
         flags = to_flags(load_conf(path), str(path))

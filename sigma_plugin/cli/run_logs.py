@@ -11,8 +11,9 @@ from typing import Dict, List, Optional, Tuple
 from .common import CliError
 from .tb_events import read_scalars
 
-# fairseq's JSON progress bar: "... | train_inner | {...}" / "... | valid | {...}"
-_LINE = re.compile(r"\|\s*(train_inner|valid)\s*\|\s*(\{.*\})\s*$")
+# fairseq's JSON progress bar: "... | train_inner | {...}" / "... | SUBSET | {...}" for each
+# validation subset (--valid-subset valid, dev-tts, ...; keys "SUBSET_loss", "SUBSET_num_updates")
+_LINE = re.compile(r"\|\s*([\w.-]+)\s*\|\s*(\{.*\})\s*$")
 ENTROPY_HINT = ("train with --criterion label_smoothed_cross_entropy_with_sigma "
                 "--sigma-log-interval N (and --log-format json or --tensorboard-logdir)")
 
@@ -63,6 +64,7 @@ def default_label(path: str) -> str:
 
 def read_json_log(path: str, label: str) -> RunLog:
     run = RunLog(path, label)
+    valid_subset = None  # the first validation subset is "valid"; later ones keep their prefix
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             m = _LINE.search(line)
@@ -72,10 +74,12 @@ def read_json_log(path: str, label: str) -> RunLog:
                 stats = json.loads(m.group(2))
             except json.JSONDecodeError:
                 continue  # a line cut short by a crash
-            if m.group(1) == "train_inner":
+            name = m.group(1)
+            if name == "train_inner":
                 _add(run.train, stats, "num_updates", prefix="")
-            else:
-                _add(run.valid, stats, "valid_num_updates", prefix="valid_")
+            elif name != "train" and f"{name}_num_updates" in stats:
+                valid_subset = valid_subset or name
+                _add(run.valid, stats, f"{name}_num_updates", prefix=f"{name}_" if name == valid_subset else "")
     return run
 
 
@@ -109,6 +113,8 @@ def read_tensorboard_dir(path: str, label: str) -> RunLog:
         raise CliError(f"run {path!r}: a directory must be a fairseq --tensorboard-logdir "
                        "(with a train_inner/ subdirectory)")
     run = RunLog(path, label, train=read_scalars(os.path.join(root, "train_inner")))
-    if os.path.isdir(os.path.join(root, "valid")):
-        run.valid = read_scalars(os.path.join(root, "valid"))
+    subsets = sorted(d for d in os.listdir(root) if d not in ("train_inner", "train")
+                     and os.path.isdir(os.path.join(root, d)))
+    if subsets:  # "valid", or the --valid-subset name (dev-tts, ...); the first one is plotted
+        run.valid = read_scalars(os.path.join(root, "valid" if "valid" in subsets else subsets[0]))
     return run
