@@ -51,8 +51,8 @@ if [ "$only" != mt ]; then
         --root "$TTS_ROOT" --sentences "$workdir/downloads/l10n/corpus_de/train.en" \
         --n-train 800 --n-dev 100 --n-test 100 --nj "$(nproc)"
     timed "ASR recipe (fbank -> WER)" "$asr_egs/run.sh" --dumpdir "$workdir/asr/dump" --expdir "$workdir/asr/exp" \
-        --train_config "$asr_egs/conf/train_demo.yaml" --vocab_type char --n_average 3 --train_subsets train-tts --valid_subsets dev-tts \
-        --test_subsets "dev-tts test-tts" --nj "$(nproc)"
+        --train_config "$asr_egs/conf/train_demo.yaml" --vocab_type char --n_average 3 \
+        --train_subsets train-tts --valid_subsets dev-tts --test_subsets "dev-tts test-tts" --nj "$(nproc)"
 fi
 
 log "==== summary ($(( $(date +%s) - t0 )) s in all) ===="
