@@ -41,11 +41,12 @@ def tiny_run(tmp_path_factory) -> TinyRun:
     return _CACHE["run"]
 
 
-def generate(data: Path, checkpoint: Path, user_dir: bool) -> List[str]:
+def generate(data: Path, checkpoint: Path, user_dir: bool, *extra: str, subset: str = "valid") -> List[str]:
     """The hypothesis (H), detokenized (D) and positional-score (P) lines of fairseq-generate,
-    sorted; with ``user_dir=False`` it is stock fairseq (sigma_plugin never imported)."""
+    sorted; with ``user_dir=False`` it is stock fairseq (sigma_plugin never imported). ``extra``:
+    more fairseq-generate flags (e.g. the speech_to_text task's)."""
     cmd = [str(BIN / "fairseq-generate"), str(data), "--path", str(checkpoint), "--beam", "2", "--cpu",
-           "--gen-subset", "valid"]
+           "--gen-subset", subset, *extra]
     if user_dir:
         cmd += ["--user-dir", USER_DIR]
     out = run(cmd).stdout

@@ -1,12 +1,11 @@
 """sigma-export on a speech model: a sigma_s2t_transformer with a CTC head (post-LN and pre-LN)
 becomes a stock s2t_transformer checkpoint that stock fairseq-generate (no --user-dir) decodes to
 exactly the plugin model's hypotheses and scores."""
-import re
-
 import pytest
 import torch
 
 from _asr_corpus import prepare, write_corpus
+from _tiny_mt import generate
 from _toy_mt import BIN, USER_DIR, run
 from sigma_plugin.cli.export import main
 
@@ -29,14 +28,8 @@ def train(dump, save_dir, layernorm):
     return save_dir / "checkpoint_last.pt"
 
 
-def generate(dump, checkpoint, user_dir):
-    cmd = [str(BIN / "fairseq-generate"), str(dump), "--task", "speech_to_text", "--config-yaml", "config.yaml",
-           "--gen-subset", "dev-tone", "--path", str(checkpoint), "--beam", "2", "--max-tokens", "5000",
-           "--max-len-b", "8", "--required-batch-size-multiple", "1", "--cpu"]
-    if user_dir:
-        cmd += ["--user-dir", USER_DIR]
-    out = run(cmd).stdout
-    return sorted(line for line in out.splitlines() if re.match(r"^[HDP]-\d+\t", line))
+S2T_GENERATE = ("--task", "speech_to_text", "--config-yaml", "config.yaml", "--max-tokens", "5000",
+                "--max-len-b", "8", "--required-batch-size-multiple", "1")
 
 
 @pytest.mark.parametrize("layernorm", ["post", "pre"])
@@ -49,7 +42,7 @@ def test_stock_s2t_generate_matches_plugin(dump, tmp_path, layernorm):
     assert cfg["arch"].startswith("s2t_transformer") and cfg["user_dir"] is None
     assert not any(k.startswith("sigma_") for k in cfg)
     assert not any("parametrizations" in k for k in state["model"])
-    plugin = generate(dump, ckpt, user_dir=True)
-    stock = generate(dump, out, user_dir=False)
+    plugin = generate(dump, ckpt, True, *S2T_GENERATE, subset="dev-tone")
+    stock = generate(dump, out, False, *S2T_GENERATE, subset="dev-tone")
     assert sum(line.startswith("H-") for line in plugin) == 4
     assert stock == plugin
