@@ -66,6 +66,8 @@ def test_function_unchanged_by_conversion(toy_bin):
     (["--sigma-layernorm", "none"], lambda m: isinstance(m.encoder.layers[0].final_layer_norm, torch.nn.Identity)
      and isinstance(m.decoder.layers[1].encoder_attn_layer_norm, torch.nn.Identity)),
     (["--sigma-gamma-init", "one"], lambda m: get_sigma_reparam(m.encoder.layers[0].fc1).gamma.item() == 1.0),
+    (["--sigma-gamma-init", "0.5*sigma0"], lambda m: abs(get_sigma_reparam(m.encoder.layers[0].fc1).gamma.item()
+     - 0.5 * get_sigma_reparam(m.encoder.layers[0].fc1).sigma0) < 1e-6),
     (["--sigma-power-iterations", "3"], lambda m: get_sigma_reparam(m.encoder.layers[0].fc1).n_power_iterations == 3),
     (["--sigma-deepnorm", "--sigma-reparam", "none"], lambda m: abs(m.encoder.layers[0].deepnorm_alpha
      - 0.81 * (2 ** 4 * 2) ** (1 / 16)) < 1e-9 and abs(m.decoder.layers[0].deepnorm_alpha - 6 ** 0.25) < 1e-9),
@@ -75,6 +77,24 @@ def test_function_unchanged_by_conversion(toy_bin):
 def test_flags(toy_bin, flags, check):
     _, model, _ = build_model(toy_bin, *flags)
     assert check(model)
+
+
+def test_init_scale_matches_scaled_gamma_at_initialisation(toy_bin):
+    """Plain weights scaled by C and σReparam with γ₀ = C·σ₀ compute the same function at init;
+    the output projection is left as it is."""
+    _, plain, _ = build_model(toy_bin, "--sigma-reparam", "none", "--sigma-init-scale", "0.3", "--seed", "3")
+    _, unscaled, _ = build_model(toy_bin, "--sigma-reparam", "none", "--seed", "3")
+    _, sigma, _ = build_model(toy_bin, "--sigma-gamma-init", "0.3*sigma0", "--seed", "3")
+    torch.testing.assert_close(plain.encoder.layers[0].fc1.weight, 0.3 * unscaled.encoder.layers[0].fc1.weight)
+    src, prev = torch.randint(4, 40, (2, 7)), torch.randint(4, 40, (2, 5))
+    for m in (plain, unscaled, sigma):
+        m.eval()
+    with torch.no_grad():
+        a = plain(src, torch.tensor([7, 7]), prev)[0]
+        b = sigma(src, torch.tensor([7, 7]), prev)[0]
+        c = unscaled(src, torch.tensor([7, 7]), prev)[0]
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert (a - c).abs().max() > 1e-3
 
 
 def test_deepnorm_residual_is_scaled(toy_bin):
@@ -90,6 +110,8 @@ def test_deepnorm_residual_is_scaled(toy_bin):
     (["--sigma-layernorm", "post", "--encoder-normalize-before"], "--encoder-normalize-before conflicts"),
     (["--sigma-gamma-init", "-3"], "--sigma-gamma-init must be"),
     (["--sigma-power-iterations", "0"], "--sigma-power-iterations must be >= 1"),
+    (["--sigma-gamma-init", "2*sigma1"], "--sigma-gamma-init must be"),
+    (["--sigma-init-scale", "0"], "--sigma-init-scale must be a positive number"),
     (["--sigma-reparam-output"], "tied to the embeddings"),
     (["--sigma-exclude", "nothing"], None),
 ])

@@ -75,6 +75,13 @@ def test_gamma_init_options():
     assert get_sigma_reparam(c).gamma.item() == pytest.approx(get_sigma_reparam(c).sigma0)
     a.eval()
     assert exact_sigma(a.weight) == pytest.approx(1.0, rel=1e-4)  # W_hat has spectral norm γ
+    d = nn.Linear(6, 6)
+    w0 = d.weight.detach().clone()
+    sigma_reparam(d, gamma_init="0.25*sigma0")
+    d.eval()
+    torch.testing.assert_close(d.weight, 0.25 * w0, rtol=1e-4, atol=1e-5)  # the branch scaled by C
+    with pytest.raises(ValueError, match="C\\*sigma0"):
+        sigma_reparam(nn.Linear(3, 3), gamma_init="0*sigma0")
 
 
 def test_gradcheck_float64():

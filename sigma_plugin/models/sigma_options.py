@@ -5,16 +5,19 @@ Shared by every sigma_* model (MT and ASR): the fairseq model classes call
 ``apply_sigma_options`` on the built model.
 """
 
+import fnmatch
 import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
 
+import torch
 from torch import nn
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.dataclass.utils import gen_parser_from_dataclass
 
 from sigma_plugin.nn import apply_sigma_reparam, is_probeable_attention
+from sigma_plugin.nn.sigma_reparam import SUPPORTED_TYPES, validate_gamma_init
 
 SIGMA_REPARAM_CHOICES = ChoiceEnum(["all", "attention", "none"])
 LAYERNORM_CHOICES = ChoiceEnum(["post", "pre", "none"])
@@ -42,7 +45,14 @@ class SigmaModelConfig(FairseqDataclass):
         default="sigma0",
         metadata={"help": "initial γ: 'sigma0' (γ₀ = σ(W₀), the converted model computes exactly what the "
                           "plain model did; reference PyTorch code), 'one' (γ₀ = 1, reference JAX speech "
-                          "code) or a positive number"})
+                          "code), 'C*sigma0' (γ₀ = C·σ₀: every branch scaled by C at initialisation, "
+                          "e.g. 0.35*sigma0) or a positive number"})
+    sigma_init_scale: float = field(
+        default=1.0,
+        metadata={"help": "multiply the initial weights of every Linear/Conv layer that --sigma-reparam all "
+                          "would convert (all but the output projection and --sigma-exclude) by this "
+                          "factor; with --sigma-reparam none it is the plain-model contrast to "
+                          "--sigma-gamma-init C*sigma0"})
     sigma_power_iterations: int = field(
         default=1, metadata={"help": "power-iteration steps per training forward (≥ 1)"})
     sigma_layernorm: LAYERNORM_CHOICES = field(
@@ -81,6 +91,9 @@ def prepare_sigma_args(args) -> None:
     if not isinstance(args.sigma_power_iterations, int) or args.sigma_power_iterations < 1:
         raise ValueError(f"--sigma-power-iterations must be >= 1, got {args.sigma_power_iterations!r}")
     parse_gamma_init(args.sigma_gamma_init)
+    scale = args.sigma_init_scale
+    if not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+        raise ValueError(f"--sigma-init-scale must be a positive number, got {scale!r}")
     if args.sigma_deepnorm:
         if args.sigma_layernorm != "post":
             raise ValueError(f"--sigma-deepnorm is a post-LN method; it cannot be combined with "
@@ -104,17 +117,17 @@ def prepare_sigma_args(args) -> None:
 
 
 def parse_gamma_init(value):
+    """'sigma0', 'one', 'C*sigma0' (returned as strings) or a positive number."""
     if isinstance(value, (int, float)):
         return float(value)
     if value in ("sigma0", "one"):
         return value
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not math.isfinite(number) or number <= 0:
-        raise ValueError(f"--sigma-gamma-init must be 'sigma0', 'one' or a positive number, got {value!r}")
-    return number
+        validate_gamma_init(value)
+    except ValueError:
+        raise ValueError(f"--sigma-gamma-init must be 'sigma0', 'one', 'C*sigma0' (e.g. 0.35*sigma0) or a "
+                         f"positive number, got {value!r}") from None
+    return value if "*" in str(value) else float(value)
 
 
 def deepnorm_constants(encoder_layers: int, decoder_layers: int) -> Dict[str, float]:
@@ -190,6 +203,21 @@ def sigma_reparam_selection(model: nn.Module, args) -> Tuple[List[str], List[str
     return include, exclude
 
 
+@torch.no_grad()
+def scale_initial_weights(model: nn.Module, args, factor: float) -> List[str]:
+    """--sigma-init-scale: W₀ ← factor·W₀ for every layer that --sigma-reparam all would convert."""
+    exclude = [p.strip() for p in str(getattr(args, "sigma_exclude", "") or "").split(",") if p.strip()]
+    if not args.sigma_reparam_output:
+        exclude += list(OUTPUT_LAYER_PATTERNS)
+    scaled = []
+    for name, module in model.named_modules():
+        if isinstance(module, SUPPORTED_TYPES) and name and not any(
+                fnmatch.fnmatchcase(name, pat) for pat in exclude):
+            module.weight.mul_(factor)
+            scaled.append(name)
+    return scaled
+
+
 def apply_sigma_options(model: nn.Module, args, encoder_layers, decoder_layers) -> dict:
     """Apply --sigma-layernorm none, --sigma-deepnorm and σReparam to a built model, in that order
     (DeepNorm's init first, so that σReparam keeps the β-scaled weights). Returns a summary."""
@@ -198,6 +226,8 @@ def apply_sigma_options(model: nn.Module, args, encoder_layers, decoder_layers) 
         summary["layernorms_removed"] = remove_layernorms(list(encoder_layers) + list(decoder_layers))
     if args.sigma_deepnorm:
         summary["deepnorm"] = apply_deepnorm(list(encoder_layers), list(decoder_layers))
+    if getattr(args, "sigma_init_scale", 1.0) != 1.0:
+        summary["init_scaled"] = scale_initial_weights(model, args, args.sigma_init_scale)
     if args.sigma_reparam != "none":
         include, exclude = sigma_reparam_selection(model, args)
         summary["sigma_reparam"] = apply_sigma_reparam(

@@ -111,20 +111,34 @@ class _SigmaReparam(nn.Module):
 
 
 def _gamma_value(gamma_init: GammaInit, sigma0: float) -> float:
+    """γ₀ from 'sigma0' (γ₀ = σ₀), 'one', 'C*sigma0' (γ₀ = C·σ₀: the branch scaled by C at
+    initialisation) or a positive number."""
+    message = f"gamma_init must be 'sigma0', 'one', 'C*sigma0' or a positive number, got {gamma_init!r}"
     if isinstance(gamma_init, bool):
-        raise ValueError(f"gamma_init must be 'sigma0', 'one' or a number, got {gamma_init!r}")
+        raise ValueError(message)
     if isinstance(gamma_init, (int, float)):
         if not math.isfinite(gamma_init) or gamma_init <= 0:
-            raise ValueError(f"gamma_init must be a positive finite number, got {gamma_init!r}")
+            raise ValueError(message)
         return float(gamma_init)
     if gamma_init == "sigma0":
         return sigma0
     if gamma_init == "one":
         return 1.0
+    text = str(gamma_init).replace(" ", "")
+    factor, star, rest = text.partition("*")
     try:
-        return _gamma_value(float(gamma_init), sigma0)
+        if star:
+            if rest != "sigma0":
+                raise ValueError(message)
+            return _gamma_value(float(factor), 1.0) * sigma0
+        return _gamma_value(float(text), sigma0)
     except (TypeError, ValueError):
-        raise ValueError(f"gamma_init must be 'sigma0', 'one' or a positive number, got {gamma_init!r}") from None
+        raise ValueError(message) from None
+
+
+def validate_gamma_init(gamma_init: GammaInit) -> None:
+    """Raise ValueError (naming the value) unless gamma_init is a valid γ₀ specification."""
+    validate_gamma_init(gamma_init)
 
 
 def sigma_reparam(module: nn.Module, gamma_init: GammaInit = "sigma0",
@@ -214,7 +228,7 @@ def apply_sigma_reparam(model: nn.Module, include: Optional[Iterable[str]] = Non
 def _check_arg_types(gamma_init, n_power_iterations):
     if not isinstance(n_power_iterations, int) or isinstance(n_power_iterations, bool) or n_power_iterations < 1:
         raise ValueError(f"n_power_iterations must be an integer >= 1, got {n_power_iterations!r}")
-    _gamma_value(gamma_init, 1.0)
+    validate_gamma_init(gamma_init)
 
 
 @torch.no_grad()
