@@ -138,7 +138,7 @@ def _gamma_value(gamma_init: GammaInit, sigma0: float) -> float:
 
 def validate_gamma_init(gamma_init: GammaInit) -> None:
     """Raise ValueError (naming the value) unless gamma_init is a valid γ₀ specification."""
-    validate_gamma_init(gamma_init)
+    _gamma_value(gamma_init, 1.0)
 
 
 def sigma_reparam(module: nn.Module, gamma_init: GammaInit = "sigma0",
