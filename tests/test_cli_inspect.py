@@ -90,6 +90,6 @@ def test_errors(tmp_path, tiny, capsys):
     assert "no such file" in capsys.readouterr().err
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     assert main([str(tmp_path / "junk.pt")]) == 2
-    assert "cannot be loaded" in capsys.readouterr().err
+    assert "is not a torch checkpoint" in capsys.readouterr().err
     assert main([str(tiny.checkpoint), "--keys", "1"]) == 2
     assert "--keys" in capsys.readouterr().err

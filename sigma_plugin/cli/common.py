@@ -57,9 +57,9 @@ def load_checkpoint(path: str) -> dict:
 
     try:
         state = checkpoint_utils.load_checkpoint_to_cpu(path)
-    except Exception as e:  # corrupt/truncated file, not a torch pickle, unknown classes
-        raise CliError(f"checkpoint {path!r}: cannot be loaded as a fairseq checkpoint "
-                       f"({type(e).__name__}: {e})") from None
+    except Exception as e:  # corrupt/truncated file, not a torch pickle, refused classes
+        from .load_errors import load_error_reason
+        raise CliError(f"checkpoint {path!r} {load_error_reason(e)}") from None
     if not isinstance(state, dict) or "model" not in state:
         raise CliError(f"checkpoint {path!r}: not a fairseq checkpoint (no 'model' state dict)")
     return state

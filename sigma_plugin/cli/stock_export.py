@@ -47,10 +47,19 @@ def plugin_model_name(args) -> Optional[str]:
     return None
 
 
+def _is_stock_model(name: Optional[str]) -> bool:
+    from fairseq.models import MODEL_REGISTRY
+
+    return name in MODEL_REGISTRY and MODEL_REGISTRY[name].__module__.startswith("fairseq.")
+
+
 def check_exportable(state: dict, args) -> Tuple[str, str]:
     """(plugin model, stock model), or ExportRefused naming what has no stock equivalent."""
     arch = arg(args, "arch") or arg(args, "_name")
     model = plugin_model_name(args)
+    if _is_stock_model(model) and not any(True for _ in reparam_weights(state["model"])):
+        raise ExportRefused(f"it is already a stock fairseq checkpoint (model {model!r}, --arch {arch}, no "
+                            f"σReparam weights): stock fairseq-generate loads it as it is; nothing was written")
     if model not in STOCK_MODELS:
         raise ExportRefused(f"model {model or arch!r} (--arch {arch}) has no stock fairseq equivalent; "
                             f"exportable: {', '.join(sorted(STOCK_MODELS))}")

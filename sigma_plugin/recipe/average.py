@@ -40,10 +40,16 @@ def last_checkpoints(folder: Path, n: int) -> List[Path]:
 def _load(path: Path):
     from sigma_plugin._torch_compat import allow_fairseq_checkpoints
     allow_fairseq_checkpoints()  # fairseq checkpoints under weights_only loading
-    try:
-        return torch.load(path, map_location="cpu")
-    except FileNotFoundError:
+    if not Path(path).is_file():
         fail(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location="cpu")
+    except Exception as e:  # refused by weights_only, truncated, not a checkpoint
+        from sigma_plugin.cli.load_errors import load_error_reason
+        fail(f"{path}: the checkpoint {load_error_reason(e)}")
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        fail(f"{path}: not a fairseq checkpoint (no 'model' state dict)")
+    return state
 
 
 @torch.no_grad()
