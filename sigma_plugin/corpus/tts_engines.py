@@ -1,4 +1,4 @@
-"""espeak-ng and flite unpacked from Debian packages (rootless) and run as subprocesses."""
+"""The TTS engines unpacked from Debian packages (rootless): which voices they have, and running them."""
 from __future__ import annotations
 
 import os
@@ -6,18 +6,31 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import soundfile as sf
 
 from . import debs
-from .tts_voices import ESPEAK_BASE_WPM, Voice
+from .tts_commands import command, festival_script
+from .tts_voices import ENGINES, Voice, check_allowed
 
-TOP_PACKAGES = ("espeak-ng", "flite")
+# Debian packages per engine (English voices only; festvox-us-slt-hts is never fetched).
+ENGINE_PACKAGES: Dict[str, Tuple[str, ...]] = {
+    "espeak-ng": ("espeak-ng",),
+    "espeak": ("espeak",),
+    "flite": ("flite",),
+    "festival": ("festival", "festvox-kallpc16k", "festvox-kdlpc16k"),
+}
 # What these need besides a base system (Debian 12); used if apt's simulation fails.
-DIRECT_PACKAGES = ("espeak-ng", "libespeak-ng1", "espeak-ng-data", "libpcaudio0", "libsonic0",
-                   "flite", "libflite1")
+DIRECT_PACKAGES: Dict[str, Tuple[str, ...]] = {
+    "espeak-ng": ("libespeak-ng1", "espeak-ng-data", "libpcaudio0", "libsonic0"),
+    "espeak": ("libespeak1", "espeak-data", "libpcaudio0", "libsonic0"),
+    "flite": ("libflite1",),
+    "festival": ("libestools2.5", "festlex-cmu", "festlex-poslex"),
+}
+# Sex of the non-espeak voices (all are recordings of male speakers).
+VOICE_SEX = {"kal": "M", "kal16": "M", "rms": "M", "awb": "M", "kal_diphone": "M", "ked_diphone": "M"}
 
 FALLBACK_HINT = ("Alternatively build the speech corpus elsewhere and point the recipe at a "
                  "prepared LibriSpeech-layout root: TTS_ROOT=/path/with/{train-tts,dev-tts,"
@@ -26,86 +39,129 @@ FALLBACK_HINT = ("Alternatively build the speech corpus elsewhere and point the 
 
 @dataclass
 class Engines:
-    """Paths and environment to run the unpacked espeak-ng and flite."""
-    espeak: str
-    espeak_data_parent: str          # the directory holding espeak-ng-data/
-    flite: str
+    """Programs of an unpacked tree (None: engine absent) and the environment to run them."""
+    root: str
+    programs: Dict[str, Optional[str]]
+    espeak_data: Dict[str, str] = field(default_factory=dict)   # engine -> directory given as --path
+    festival_data: str = ""
     env: Dict[str, str] = field(default_factory=dict)
 
-    def run(self, cmd: List[str]) -> subprocess.CompletedProcess:
-        return subprocess.run(cmd, env=self.env, capture_output=True, text=True)
+    def run(self, cmd: List[str], stdin: Optional[str] = None) -> subprocess.CompletedProcess:
+        return subprocess.run(cmd, env=self.env, capture_output=True, text=True, input=stdin)
 
-    def espeak_languages(self) -> Set[str]:
-        proc = self.run([self.espeak, f"--path={self.espeak_data_parent}", "--voices=en"])
-        return {line.split()[1] for line in proc.stdout.splitlines()[1:] if len(line.split()) > 1}
+    @property
+    def present(self) -> List[str]:
+        return [e for e in ENGINES if self.programs.get(e)]
 
-    def espeak_variants(self) -> Set[str]:
-        return {p.name for p in Path(self.espeak_data_parent, "espeak-ng-data", "voices", "!v").iterdir()}
+    def voices(self) -> List[Voice]:
+        """Every English voice of every engine present, reserved ones included (split_voices drops them)."""
+        out: List[Voice] = []
+        for engine in ("espeak-ng", "espeak"):
+            if self.programs.get(engine):
+                variants = self._espeak_variants(engine)
+                for accent in self._espeak_accents(engine):
+                    out += [Voice(engine, accent, v, sex) for v, sex in [("", "M")] + variants]
+        if self.programs.get("flite"):
+            proc = self.run([self.programs["flite"], "-lv"])
+            for name in proc.stdout.replace("Voices available:", "").split():
+                out.append(Voice("flite", name, "", VOICE_SEX.get(name, "M")))
+        if self.programs.get("festival"):
+            base = Path(self.festival_data, "voices", "english")
+            for d in sorted(base.iterdir()) if base.is_dir() else []:
+                out.append(Voice("festival", d.name, "", VOICE_SEX.get(d.name, "M")))
+        return out
 
-    def flite_voices(self) -> Set[str]:
-        proc = self.run([self.flite, "-lv"])
-        return set(proc.stdout.replace("Voices available:", "").split())
+    def _espeak_accents(self, engine: str) -> List[str]:
+        """English accents, mbrola voices (not in Debian main) left out. espeak-ng names them by
+        language code, espeak by voice file."""
+        proc = self.run([self.programs[engine], f"--path={self.espeak_data[engine]}", "--voices=en"])
+        accents = []
+        for line in proc.stdout.splitlines()[1:]:
+            cols = line.split()
+            if len(cols) < 5 or cols[1] == "variant" or cols[4].startswith("mb/") or cols[4] == "default":
+                continue
+            name = cols[1] if engine == "espeak-ng" else cols[4].split("/")[-1]
+            if name not in accents:
+                accents.append(name)
+        return accents
 
-    def command(self, voice: Voice, speed: float, text: str, wav: str) -> List[str]:
-        if voice.engine == "espeak-ng":
-            name = voice.name + (f"+{voice.variant}" if voice.variant else "")
-            return [self.espeak, f"--path={self.espeak_data_parent}", "-v", name,
-                    "-s", str(round(ESPEAK_BASE_WPM * speed)), "-w", wav, text]
-        if voice.engine == "flite":
-            return [self.flite, "-voice", voice.name, "--setf", f"duration_stretch={1 / speed:.3f}",
-                    "-t", text, "-o", wav]
-        raise ValueError(f"unknown engine {voice.engine!r} in voice {voice.label}")
+    def _espeak_variants(self, engine: str) -> List[Tuple[str, str]]:
+        folder = "espeak-ng-data" if engine == "espeak-ng" else "espeak-data"
+        vdir = Path(self.espeak_data[engine], folder, "voices", "!v")
+        out = []
+        for p in sorted(vdir.iterdir()) if vdir.is_dir() else []:
+            text = p.read_text(encoding="utf-8", errors="replace").lower()
+            out.append((p.name, "F" if "gender female" in text else "M"))
+        return out
 
-    def synthesize(self, voice: Voice, speed: float, text: str) -> Tuple[np.ndarray, int]:
+    def synthesize(self, voice: Voice, speed: float, pitch: float, text: str) -> Tuple[np.ndarray, int]:
         """Mono float32 samples and their rate."""
+        check_allowed(voice)
         with tempfile.TemporaryDirectory(prefix="tts-") as tmp:
             wav = os.path.join(tmp, "out.wav")
-            proc = self.run(self.command(voice, speed, text, wav))
+            if voice.engine == "festival":
+                proc = self.run(command(self, voice, speed, pitch, text, wav),
+                                stdin=festival_script(voice, speed, pitch, text, wav))
+            else:
+                proc = self.run(command(self, voice, speed, pitch, text, wav))
             if proc.returncode != 0 or not os.path.isfile(wav):
                 raise RuntimeError(f"{voice.label} failed on {text!r} (exit {proc.returncode}): "
-                                   f"{proc.stderr.strip()[-300:]}")
+                                   f"{(proc.stderr or proc.stdout).strip()[-300:]}")
             audio, rate = sf.read(wav, dtype="float32", always_2d=True)
         return audio.mean(axis=1), rate
 
 
-def prepare_engines(workdir, log=print) -> Engines:
-    """Download espeak-ng, flite and the libraries this system lacks; unpack into WORKDIR/root."""
+def prepare_engines(workdir, engines: Sequence[str] = ENGINES, log=print) -> Engines:
+    """Download the engines and the libraries this system lacks; unpack into WORKDIR/root."""
     workdir = Path(workdir)
     debs.require_tools("Building the speech corpus", FALLBACK_HINT)
-    packages = debs.install_closure(TOP_PACKAGES)
-    if packages == list(TOP_PACKAGES):  # simulation failed or everything else installed
-        packages = list(DIRECT_PACKAGES)
+    top = [p for e in engines for p in ENGINE_PACKAGES[e]]
+    packages = debs.install_closure(top)
+    if packages == top:  # simulation failed or everything else installed
+        packages = list(dict.fromkeys(top + [p for e in engines for p in DIRECT_PACKAGES[e]]))
     log(f"[tts] Debian packages: {' '.join(packages)}")
     found = debs.download(packages, workdir / "debs", FALLBACK_HINT, log=lambda m: log(f"[tts] {m}"))
-    for name in TOP_PACKAGES:
-        if name not in found:
-            raise debs.DebianToolError(f"Debian package {name!r} could not be downloaded. {FALLBACK_HINT}")
     root = workdir / "root"
     for deb in found.values():
         debs.unpack_into(deb, root, FALLBACK_HINT)
-    return engines_in(root)
+    got = engines_in(root, engines)
+    absent = [e for e in engines if e not in got.present]
+    if absent:
+        log(f"[tts] engines not available, left out: {' '.join(absent)}")
+    return got
 
 
-def engines_in(root: Path) -> Engines:
-    """The Engines of an unpacked tree; checks that both programs start."""
+def engines_in(root: Path, wanted: Sequence[str] = ENGINES) -> Engines:
+    """The Engines of an unpacked tree; each engine present must start, at least one must be."""
     root = Path(root)
-    phontab = sorted(root.rglob("espeak-ng-data/phontab"))
-    espeak, flite = root / "usr/bin/espeak-ng", root / "usr/bin/flite"
-    for need, what in ((espeak, "espeak-ng"), (flite, "flite")):
-        if not need.is_file():
-            raise debs.DebianToolError(f"{need} is missing after unpacking {what}. {FALLBACK_HINT}")
-    if not phontab:
-        raise debs.DebianToolError(f"no espeak-ng-data/phontab under {root}. {FALLBACK_HINT}")
     env = dict(os.environ)
     env["LD_LIBRARY_PATH"] = os.pathsep.join(
         debs.library_dirs(root) + [p for p in env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p])
-    engines = Engines(str(espeak), str(phontab[0].parent.parent), str(flite), env)
-    for cmd in ([engines.espeak, f"--path={engines.espeak_data_parent}", "--version"],
-                [engines.flite, "-lv"]):
+    programs: Dict[str, Optional[str]] = {}
+    data: Dict[str, str] = {}
+    for engine, folder in (("espeak-ng", "espeak-ng-data"), ("espeak", "espeak-data")):
+        phontab = sorted(p for p in root.rglob(f"{folder}/phontab"))
+        exe = root / "usr/bin" / engine
+        if engine in wanted and exe.is_file() and phontab:
+            programs[engine], data[engine] = str(exe), str(phontab[0].parent.parent)
+    for engine in ("flite", "festival"):
+        exe = root / "usr/bin" / engine
+        programs[engine] = str(exe) if engine in wanted and exe.is_file() else None
+    festival_data = root / "usr/share/festival"
+    if programs.get("festival") and not (festival_data / "init.scm").is_file():
+        programs["festival"] = None
+    engines = Engines(str(root), programs, data, str(festival_data), env)
+    checks = {"espeak-ng": ["--version"], "espeak": ["--version"], "flite": ["-lv"],
+              "festival": ["--version"]}
+    for engine in engines.present:
+        cmd = [programs[engine], *checks[engine]]
         proc = engines.run(cmd)
         if proc.returncode != 0:
             raise debs.DebianToolError(f"`{' '.join(cmd)}` does not run (exit {proc.returncode}): "
                                        f"{proc.stderr.strip()[-300:]}. {FALLBACK_HINT}")
+    if not engines.present:
+        raise debs.DebianToolError(f"none of the engines {', '.join(wanted)} is under {root} after "
+                                   f"unpacking. {FALLBACK_HINT}")
     return engines
 
 

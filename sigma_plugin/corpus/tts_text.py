@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 import re
 import unicodedata
-from typing import Iterable, List, Optional, Tuple
+from typing import AbstractSet, Iterable, List, Optional, Tuple
 
 _PUNCT_TO_SPACE = re.compile(r"[.,!?;:\"()\[\]{}\u2013\u2014\u2026/-]")
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*'?")
@@ -36,17 +36,41 @@ def normalise_sentence(sentence: str, min_words: int = 3, max_words: int = 20
     return spoken + ".", spoken.upper()
 
 
-def candidate_sentences(lines: Iterable[str], min_words: int = 3, max_words: int = 20
-                        ) -> List[Tuple[str, str]]:
-    """Usable (spoken, transcript) pairs in file order, one per distinct transcript."""
-    seen = set()
+def in_vocabulary(transcript: str, vocabulary: AbstractSet[str]) -> bool:
+    """Every word (lower case; a possessive 's or s' counts as its stem) is in `vocabulary`."""
+    for word in transcript.lower().split():
+        if word not in vocabulary and word.rstrip("'") not in vocabulary and not (
+                word.endswith("'s") and word[:-2] in vocabulary):
+            return False
+    return True
+
+
+def read_vocabulary(lines: Iterable[str]) -> frozenset:
+    """A word list (one word a line, e.g. /usr/share/dict/american-english), lower-cased."""
+    return frozenset(w.strip().lower() for w in lines if w.strip())
+
+
+def candidate_sentences(lines: Iterable[str], min_words: int = 3, max_words: int = 20,
+                        vocabulary: Optional[AbstractSet[str]] = None,
+                        exclude: AbstractSet[str] = frozenset()) -> List[Tuple[str, str]]:
+    """Usable (spoken, transcript) pairs in file order, one per distinct transcript.
+
+    With a `vocabulary`, only sentences made of its words (which the engines pronounce as
+    words rather than letter by letter); transcripts in `exclude` never occur.
+    """
+    seen = set(exclude)
     out = []
     for line in lines:
         norm = normalise_sentence(line.strip(), min_words, max_words)
-        if norm and norm[1] not in seen:
+        if norm and norm[1] not in seen and (vocabulary is None or in_vocabulary(norm[1], vocabulary)):
             seen.add(norm[1])
             out.append(norm)
     return out
+
+
+def transcripts_of(lines: Iterable[str]) -> frozenset:
+    """The transcripts the lines would give (any length), to keep them out of a corpus."""
+    return frozenset(n[1] for n in (normalise_sentence(l.strip(), 1, 10 ** 6) for l in lines) if n)
 
 
 def pick_sentences(candidates: List[Tuple[str, str]], counts: List[int], seed: int
