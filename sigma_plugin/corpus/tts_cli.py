@@ -1,4 +1,4 @@
-"""Command line of the speech corpus builder (`python -m sigma_plugin.corpus.tts`, `sigma-tts-corpus`)."""
+"""Command line of the speech corpus builder (`python -m sigma_plugin.corpus.tts`)."""
 from __future__ import annotations
 
 import argparse
