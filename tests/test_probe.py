@@ -139,5 +139,61 @@ def test_normalised_entropy_counts_causal_keys():
     with probe.capture() as rec:
         attn(x, x, x, key_padding_mask=kpm, attn_mask=future)
     r = rec["dec_self.0"]
-    # the first query has one key (entropy 0 -> 0 after normalising); the other 4 are exactly 1
-    torch.testing.assert_close(r.mean_norm_entropy(), torch.full((H,), 4 / 5))
+    # every query, the first one (a single key) included, is exactly 1
+    torch.testing.assert_close(r.mean_norm_entropy(), torch.ones(H))
+
+
+@pytest.mark.parametrize("kind", ["enc_self", "dec_self", "dec_cross"])
+@pytest.mark.parametrize("weight_scale", [0.05, 1.0, 8.0])
+def test_bound_below_entropy_for_every_query_with_causal_and_padding_masks(kind, weight_scale):
+    """Theorem 3.1 with T = the keys each query may attend to: bound ≤ entropy row by row and on
+    average, for small logits (bound ≈ log T_i, tight) up to large ones."""
+    from sigma_plugin.nn.probe import _key_counts, bound_rows
+    attn = make_attn(self_attention=kind != "dec_cross", seed=3)
+    with torch.no_grad():
+        attn.q_proj.weight.mul_(weight_scale), attn.k_proj.weight.mul_(weight_scale)
+    tq, B = 6, 3
+    tk = tq if kind != "dec_cross" else 8
+    q = torch.randn(tq, B, E)
+    k = q if kind != "dec_cross" else torch.randn(tk, B, E)
+    kpm = torch.zeros(B, tk, dtype=torch.bool)
+    kpm[1, tk - 2:] = True
+    kpm[2, tk - 1:] = True
+    mask = torch.triu(torch.full((tq, tk), float("-inf")), 1) if kind == "dec_self" else None
+    qpm = kpm if kind != "dec_cross" else torch.zeros(B, tq, dtype=torch.bool)
+    probe = AttentionProbe({f"{kind}.0": attn})
+    with probe.capture(keep_probs=True) as rec:
+        attn(q, k, k, key_padding_mask=kpm, attn_mask=mask)
+    r = rec[f"{kind}.0"]
+    assert (r.mean_bound() <= r.mean_entropy() + 1e-5).all(), (r.mean_bound(), r.mean_entropy())
+    probs = r.probs[0]
+    ent = -torch.special.xlogy(probs, probs).sum(-1).permute(1, 0, 2)  # (H, B, Tq)
+    counts = _key_counts(kpm, mask, probs)
+    lb = bound_rows(qk_spectral_norm(attn), q, k, kpm, counts, qpm)
+    valid = ~qpm[None].expand_as(ent)
+    assert (lb[valid] <= ent[valid] + 1e-5).all()
+    if kind == "dec_self":
+        assert (lb[:, :, 0] == 0).all()  # the first query sees one key: entropy 0, bound 0
+        if weight_scale == 0.05:  # small logits: a bound that says something (up to log 6 = 1.79)
+            assert lb.max() > 1.5
+
+
+def test_probe_does_not_advance_the_power_iteration():
+    """A probed training forward leaves u (and the logged σ) as an unprobed one does."""
+    attn = make_attn()
+    apply_sigma_reparam(attn)
+    attn.train()
+    attn.dropout_module.p = 0.0
+    x = torch.randn(5, 2, E)
+    start = {n: get_sigma_reparam(getattr(attn, n)).u.clone() for n in ("q_proj", "k_proj", "v_proj")}
+    attn(x, x, x)
+    plain = {n: (get_sigma_reparam(getattr(attn, n)).u.clone(), get_sigma_reparam(getattr(attn, n)).last_sigma)
+             for n in start}
+    for n, u in start.items():
+        get_sigma_reparam(getattr(attn, n)).u.copy_(u)
+    with AttentionProbe({"enc_self.0": attn}).capture():
+        attn(x, x, x)
+    for n, (u, sigma) in plain.items():
+        p = get_sigma_reparam(getattr(attn, n))
+        assert torch.equal(p.u, u), n
+        assert torch.equal(p.last_sigma, sigma), n

@@ -23,7 +23,8 @@ def attention_entropy(probs: torch.Tensor, key_padding_mask: Optional[torch.Tens
     Exact zeros contribute 0 (0·log 0 := 0), so one-hot rows give exactly 0.
     With ``normalize`` each row's entropy is divided by log(number of valid keys), the
     entropy of uniform attention, giving values in [0, 1] that do not depend on sentence
-    length (raw entropy grows like log T, so batches of long and short sentences differ).
+    length (raw entropy grows like log T, so batches of long and short sentences differ); a row
+    with a single attendable key counts as 1 (uniform).
     ``key_counts`` (B, Tq) gives each query's number of attendable keys (e.g. causal masks);
     by default it is the example's number of unpadded keys.
     """
@@ -40,8 +41,10 @@ def attention_entropy(probs: torch.Tensor, key_padding_mask: Optional[torch.Tens
         if key_counts is None:
             n_keys = (tk - key_padding_mask.sum(-1)).float() if key_padding_mask is not None else p.new_full((b,), tk)
             key_counts = n_keys[:, None].expand(b, tq)
-        # rows with a single attendable key have entropy 0: divide by log 2 to keep them finite (0)
-        ent = ent / torch.log(key_counts.float().clamp_min(2.0))[:, None, :]
+        # A row with a single attendable key is both uniform and one-hot (entropy 0 = log 1, the
+        # maximum): its normalised entropy is 1, so uniform causal attention gives exactly 1.
+        counts = key_counts.float()[:, None, :]
+        ent = torch.where(counts >= 2, ent / torch.log(counts.clamp_min(2.0)), torch.ones_like(ent))
     if query_padding_mask is not None:
         if query_padding_mask.shape != (b, tq):
             raise ValueError(f"query_padding_mask must be ({b}, {tq}), got {tuple(query_padding_mask.shape)}")

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .entropy import attention_entropy, entropy_lower_bound
+from .sigma_reparam import frozen_power_iteration
 
 
 def is_probeable_attention(module: nn.Module) -> bool:
@@ -48,8 +49,14 @@ def qk_spectral_norm(attn: nn.Module, include_bias: bool = True) -> torch.Tensor
 
     With ``include_bias`` the projections' biases are folded in ([W, b] acting on [x, 1]),
     which keeps the entropy bound valid for biased projections. Computed through thin QR
-    factors, so the cost is a D×D SVD per head instead of C×C.
+    factors, so the cost is a D×D SVD per head instead of C×C. Reading σReparam weights here
+    does not advance their power iteration.
     """
+    with frozen_power_iteration():
+        return _qk_spectral_norm(attn, include_bias)
+
+
+def _qk_spectral_norm(attn: nn.Module, include_bias: bool) -> torch.Tensor:
     h = attn.num_heads
     if include_bias:
         wq = _augmented_head_weights(attn.q_proj, h)
@@ -147,13 +154,16 @@ def attention_probs(module: nn.Module, query: torch.Tensor, key: Optional[torch.
     """softmax(q kᵀ·scaling + attn_mask) with padded keys masked: (B, H, Tq, Tk), fp32.
 
     query/key are (T, B, C) as fairseq passes them; ``key=None`` means self-attention.
+    σReparam'd projections are read without advancing their power iteration, so probing
+    leaves training exactly as it would be without it.
     """
     key = query if key is None else key
     tq, b, _ = query.shape
     tk = key.shape[0]
     h = module.num_heads
-    q = module.q_proj(query).float() * module.scaling
-    k = module.k_proj(key).float()
+    with frozen_power_iteration():
+        q = module.q_proj(query).float() * module.scaling
+        k = module.k_proj(key).float()
     q = q.view(tq, b, h, -1).permute(1, 2, 0, 3)  # (B, H, Tq, D)
     k = k.view(tk, b, h, -1).permute(1, 2, 0, 3)
     logits = q @ k.transpose(-1, -2)
@@ -183,6 +193,7 @@ def _record(module, name, records, call, query_mask, keep_probs, bound):
         probs = torch.nan_to_num(probs, nan=0.0)
         query_mask = dead if query_mask is None else (query_mask.bool() | dead)
     ent_sum, count = attention_entropy(probs, kpm, query_mask, reduce=False)
+    key_counts = _key_counts(kpm, call.get("attn_mask"), probs)
     rec = records.get(name)
     if rec is None:
         rec = records[name] = AttentionRecord(heads=module.num_heads,
@@ -192,10 +203,10 @@ def _record(module, name, records, call, query_mask, keep_probs, bound):
         rec.sigma_qk = qk_spectral_norm(module)
     rec.entropy_sum += ent_sum
     rec.norm_entropy_sum += attention_entropy(probs, kpm, query_mask, reduce=False, normalize=True,
-                                              key_counts=_key_counts(kpm, call.get("attn_mask"), probs))[0]
+                                              key_counts=key_counts)[0]
     rec.count += float(count)
     if bound:
-        rec.bound_sum += _bound_sum(rec.sigma_qk, query, key, kpm, query_mask)
+        rec.bound_sum += bound_rows(rec.sigma_qk, query, key, kpm, key_counts, query_mask).sum(dim=(1, 2))
     if keep_probs:
         rec.probs.append(probs)
 
@@ -219,22 +230,22 @@ def _spectral_norms(x: torch.Tensor) -> torch.Tensor:
     return torch.linalg.eigvalsh(gram.double())[:, -1].clamp_min(0).sqrt().to(x.dtype)
 
 
-def _bound_sum(sigma_qk, query, key, kpm, query_mask) -> torch.Tensor:
-    """Σ over valid queries of the Theorem 3.1 bound, per head.
+def bound_rows(sigma_qk, query, key, kpm, key_counts, query_mask=None) -> torch.Tensor:
+    """The Theorem 3.1 bound for every query, (H, B, Tq); 0 at padded queries.
 
-    For query i: s_i = σ_h · ‖[x_i,1]‖ · ‖[X_k,1]‖₂ bounds the norm of its logit row.
+    For query i: s_i = σ_h · ‖[x_i,1]‖ · ‖[X_k,1]‖₂ bounds the norm of its logit row, and T_i
+    is the number of keys it may attend to (``key_counts`` (B, Tq): padding and causal masks
+    taken into account). A query with a single attendable key has entropy 0: bound 0.
     """
     xq = _augment(query.float()).transpose(0, 1)  # (B, Tq, C+1)
     xk = _augment(key.float()).transpose(0, 1)    # (B, Tk, C+1)
     if kpm is not None:
         xk = xk.masked_fill(kpm.bool()[:, :, None], 0.0)
-        n_keys = (~kpm.bool()).sum(1).float()
-    else:
-        n_keys = xk.new_full((xk.shape[0],), xk.shape[1])
     k_norm = _spectral_norms(xk)                               # (B,)
     q_norm = xq.norm(dim=-1)                                   # (B, Tq)
     s = sigma_qk[:, None, None] * (q_norm * k_norm[:, None])[None]  # (H, B, Tq)
-    lb = entropy_lower_bound(s, n_keys.clamp_min(2)[None, :, None]).float()
+    t = key_counts.to(s.dtype)[None].expand_as(s)
+    lb = entropy_lower_bound(s, t.clamp_min(2)).float().masked_fill(t < 2, 0.0)
     if query_mask is not None:
         lb = lb.masked_fill(query_mask.bool()[None], 0.0)
-    return lb.sum(dim=(1, 2))
+    return lb

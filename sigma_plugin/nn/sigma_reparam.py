@@ -11,6 +11,7 @@ reader of ``module.weight`` -- including fused kernels such as
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import math
 from typing import Iterable, List, Optional, Sequence, Union
@@ -23,19 +24,61 @@ from torch.nn.utils import parametrize
 SUPPORTED_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d)
 GammaInit = Union[str, float, int]
 
-# Full SVD at registration up to this many elements; a randomized SVD above it
-# (a 1024x4096 full SVD costs ~2 s on one CPU core, svd_lowrank ~0.1 s).
-_FULL_SVD_MAX_NUMEL = 1 << 20
+# Power-iteration steps that initialise u at registration (no SVD: building a 100-layer model
+# stays about as fast as the plain one, and loading a checkpoint overwrites u anyway). σ₀ is
+# the estimate from that u, computed exactly as eval mode computes σ, so γ₀ = σ₀ reproduces
+# the plain weight exactly whatever the accuracy of u. Random matrices have nearly tied top
+# singular values: after 15 steps σ₀ is within a few % of ‖W‖₂, and each training forward
+# (one more step) keeps closing the gap (≤ 0.1 % within ~50-200 updates, see the tests).
+INIT_POWER_ITERATIONS = 15
+
+# The current inference scope (see ``cached_sigma_weights``): W_hat is cached only inside one.
+_SCOPE = None
+# True inside ``frozen_power_iteration``: training-mode reads do not advance u.
+_FROZEN = False
 
 
-def _top_right_singular_vector(w2d: torch.Tensor) -> torch.Tensor:
-    if w2d.numel() <= _FULL_SVD_MAX_NUMEL:
-        _, _, vh = torch.linalg.svd(w2d, full_matrices=False)
-        return vh[0]
-    # Random matrices have nearly tied top singular values: use a wide sketch and many
-    # subspace iterations (1500x1200 Gaussian: σ within 0.3%, ~0.1 s).
-    _, _, v = torch.svd_lowrank(w2d, q=min(16, min(w2d.shape)), niter=20)
-    return v[:, 0]
+@contextlib.contextmanager
+def cached_sigma_weights(token: Optional[object] = None):
+    """Inside this block, in eval mode without grad, each σReparam weight computes W_hat once
+    and reuses it (inference at the speed of a plain model). The caller promises not to change
+    weights, γ or u inside the block; outside any block W_hat is recomputed on every access, so
+    it can never be stale (in-place updates through ``.data``, ``functional_call``, ...).
+    ``token`` identifies a scope that is entered several times (e.g. one beam search whose
+    decoder steps are separate calls); by default each block is a new scope."""
+    global _SCOPE
+    previous, _SCOPE = _SCOPE, (object() if token is None else token)
+    try:
+        yield
+    finally:
+        _SCOPE = previous
+
+
+@contextlib.contextmanager
+def frozen_power_iteration():
+    """Inside this block training-mode reads of σReparam weights do not advance u (nor change
+    ``last_sigma``): for measurements that must leave training exactly as it would be without
+    them (the attention probe)."""
+    global _FROZEN
+    previous, _FROZEN = _FROZEN, True
+    try:
+        yield
+    finally:
+        _FROZEN = previous
+
+
+def _start_vector(n: int) -> torch.Tensor:
+    # A fixed pseudo-random start (a private generator: the global RNG, and so the rest of the
+    # model's initialisation, is untouched; every rank and every build starts from the same u).
+    return torch.randn(n, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
+
+
+def _fp32_region(device: torch.device):
+    """Autocast off: the power iteration and σ stay in (at least) fp32 under torch.autocast."""
+    try:
+        return torch.autocast(device_type=device.type, enabled=False)
+    except RuntimeError:  # a device type autocast does not know
+        return contextlib.nullcontext()
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -58,16 +101,18 @@ class _SigmaReparam(nn.Module):
                              "cannot estimate its spectral norm")
         self.n_power_iterations = n_power_iterations
         self.eps = eps
-        u = _top_right_singular_vector(w2d)
+        with torch.no_grad(), _fp32_region(w2d.device):
+            u = _start_vector(w2d.shape[1]).to(device=w2d.device, dtype=w2d.dtype)
+            for _ in range(INIT_POWER_ITERATIONS):
+                u = F.normalize(torch.mv(w2d.t(), F.normalize(torch.mv(w2d, u), dim=0, eps=eps)), dim=0, eps=eps)
         # u is kept in fp32 even when the model is cast to fp16/bf16 (see _apply).
-        self.register_buffer("u", F.normalize(u, dim=0, eps=eps))
-        sigma0 = float(self._sigma(w2d, self.u, update=False))
+        self.register_buffer("u", u)
+        with _fp32_region(w2d.device):
+            sigma0 = float(self._sigma(w2d, self.u, update=False))
         self.sigma0 = sigma0
         self.gamma = nn.Parameter(torch.tensor(_gamma_value(gamma_init, sigma0), dtype=torch.float32))
         self.last_sigma = torch.tensor(sigma0)  # detached, for logging (no host sync in forward)
-        # (key, W_hat) reused in eval/no-grad mode. The key holds the version counters of W, γ
-        # and u, so any update invalidates it; switching to eval (fairseq does it for every
-        # validation batch) keeps it.
+        # (scope, W, versions, W_hat): reused only inside a cached_sigma_weights() scope.
         self._eval_cache = None
 
     def _sigma(self, w2d: torch.Tensor, u: torch.Tensor, update: bool) -> torch.Tensor:
@@ -82,21 +127,25 @@ class _SigmaReparam(nn.Module):
         return torch.dot(v, torch.mv(w2d, u))
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        use_cache = not self.training and not torch.is_grad_enabled()
+        scope = _SCOPE
+        use_cache = scope is not None and not self.training and not torch.is_grad_enabled()
         if use_cache:
-            key = (weight.data_ptr(), weight._version, weight.dtype, weight.device,
-                   self.gamma.data_ptr(), self.gamma._version, self.u._version)
-            if self._eval_cache is not None and self._eval_cache[0] == key:
-                return self._eval_cache[1]
-        else:
-            self._eval_cache = None
-        # Power iteration and σ in at least fp32 whatever the module's dtype (fp16 loses σ's precision).
-        wc = weight.to(_compute_dtype(weight.dtype))
-        sigma = self._sigma(wc.flatten(1), self.u.to(wc.dtype), update=self.training)
-        self.last_sigma = sigma.detach()
-        w_hat = (self.gamma.to(wc.dtype) / sigma * wc).to(weight.dtype)
+            c = self._eval_cache
+            if (c is not None and c[0] is scope and c[1] is weight and c[2] is self.gamma
+                    and c[3] == (weight._version, self.gamma._version, self.u._version)):
+                return c[4]
+        self._eval_cache = None
+        update = self.training and not _FROZEN
+        with _fp32_region(weight.device):
+            # Power iteration and σ in at least fp32 whatever the module's dtype (fp16 loses σ's precision).
+            wc = weight.to(_compute_dtype(weight.dtype))
+            sigma = self._sigma(wc.flatten(1), self.u.to(wc.dtype), update=update)
+            w_hat = (self.gamma.to(wc.dtype) / sigma * wc).to(weight.dtype)
+        if not _FROZEN:
+            self.last_sigma = sigma.detach()
         if use_cache:
-            self._eval_cache = (key, w_hat)
+            self._eval_cache = (scope, weight, self.gamma,
+                                (weight._version, self.gamma._version, self.u._version), w_hat)
         return w_hat
 
     def _apply(self, fn, recurse=True):
@@ -105,6 +154,10 @@ class _SigmaReparam(nn.Module):
         if self.u.dtype in (torch.float16, torch.bfloat16):  # .half() casts buffers too: undo for u
             self.u.data = self.u.data.float()
         return self
+
+    def train(self, mode: bool = True):
+        self._eval_cache = None
+        return super().train(mode)
 
     def extra_repr(self) -> str:
         return f"n_power_iterations={self.n_power_iterations}, gamma={float(self.gamma.detach()):.4g}"
@@ -246,3 +299,30 @@ def remove_sigma_reparam(model: nn.Module) -> List[str]:
         p.train(was_training)
         folded.append(qname)
     return folded
+
+
+@torch.no_grad()
+def broadcast_sigma_state(model: nn.Module, src: int = 0, group=None) -> int:
+    """Copy every σReparam ``u`` from rank ``src`` to all ranks of ``torch.distributed``.
+
+    u is a buffer that data-parallel training does not synchronise by itself (DDP's buffer
+    broadcast is often off); with the same W on every rank each rank then advances the same u.
+    A no-op (returns 0) unless a process group with several ranks is initialised; otherwise
+    returns the number of buffers broadcast (one collective call).
+    """
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size(group) < 2:
+        return 0
+    us = [p.u for _, _, p in sigma_reparam_modules(model)]
+    if not us:
+        return 0
+    device = us[0].device
+    if dist.get_backend(group) == "nccl":  # NCCL only moves CUDA tensors
+        device = torch.device("cuda", torch.cuda.current_device())
+    flat = torch.cat([u.detach().to(device=device, dtype=torch.float32).flatten() for u in us])
+    dist.broadcast(flat, src, group=group)
+    offset = 0
+    for u in us:
+        u.copy_(flat[offset:offset + u.numel()].view_as(u))
+        offset += u.numel()
+    return len(us)
