@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import multiprocessing as mp
 import sys
 import zipfile
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import List, Sequence
 
@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sigma_plugin.corpus.atomic import atomic_path, remove_stale_temps
+from .worker_pool import ordered_map
 from .corpus import CorpusError, Skipped, Utterance, scan_subset
 from .feature_zip import member_spans, npy_bytes
 from .features import AudioFormatError, BadAudio, load_waveform, log_mel_fbank
@@ -45,6 +46,8 @@ def _init_worker():
 
 
 def _extract(job):
+    """Runs in a worker: never raises (an exception inside a pool worker is what leaves a pool
+    hard to shut down); every outcome is a (utt_id, status, payload) tuple."""
     utt_id, path, sample_rate, n_mels = job
     try:
         feats = log_mel_fbank(load_waveform(path, sample_rate), sample_rate, n_mels)
@@ -52,8 +55,19 @@ def _extract(job):
         return utt_id, "bad", str(e)
     except AudioFormatError as e:
         return utt_id, "format", str(e)
+    except Exception as e:  # anything else stops the subset with a message naming the file
+        return utt_id, "format", f"{path}: {type(e).__name__}: {e}"
     f64 = feats.astype(np.float64)
     return utt_id, "ok", (npy_bytes(feats), feats.shape[0], f64.sum(0), (f64 ** 2).sum(0))
+
+
+def extract_all(jobs, nj: int):
+    """_extract over the jobs in order, in nj processes (nj > 1) or in this one; closing the
+    generator early shuts the processes down."""
+    if nj <= 1:
+        yield from map(_extract, jobs)
+    else:
+        yield from ordered_map(_extract, jobs, nj, initializer=_init_worker)
 
 
 def evenly_spaced(utts: List[Utterance], n: int) -> List[Utterance]:
@@ -83,14 +97,15 @@ def prep_subset(root, subset: str, out_dir: Path, nj: int = 1, sample_rate: int 
     count, total, total_sq = 0, np.zeros(n_mels), np.zeros(n_mels)
     with atomic_path(out_dir / zip_name) as tmp_zip:
         with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED) as zf:
-            pool = mp.Pool(nj, initializer=_init_worker) if nj > 1 else None
+            error = None
+            by_id = {u.utt_id: u for u in utts}
+            results = extract_all(jobs, nj)
             try:
-                results = pool.imap(_extract, jobs, chunksize=4) if pool else map(_extract, jobs)
-                by_id = {u.utt_id: u for u in utts}
                 for utt_id, status, payload in tqdm(results, total=len(jobs), desc=f"fbank {subset}",
                                                     unit="utt", file=sys.stderr):
                     if status == "format":
-                        raise AudioFormatError(payload)
+                        error = payload
+                        break
                     if status == "bad":
                         skipped.append(Skipped(utt_id, by_id[utt_id].audio, payload))
                         continue
@@ -100,8 +115,9 @@ def prep_subset(root, subset: str, out_dir: Path, nj: int = 1, sample_rate: int 
                     n_frames[utt_id] = frames
                     count, total, total_sq = count + frames, total + s, total_sq + sq
             finally:
-                if pool:
-                    pool.terminate()
+                results.close()  # stops the worker processes (after their running task) on every path
+            if error is not None:
+                raise AudioFormatError(error)
         spans = member_spans(tmp_zip)
         skipped.sort(key=lambda s: s.utt_id)
         write_tsv(out_dir / f"{subset}.skipped.tsv", SKIPPED_COLUMNS,
@@ -156,6 +172,10 @@ def main(argv: Sequence[str] = None) -> int:
     except (CorpusError, AudioFormatError, TooManySkipped) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenProcessPool:
+        print(f"error: a feature-extraction process died (killed, out of memory?); rerun with a smaller "
+              f"--nj (finished subsets are kept)", file=sys.stderr)
+        return 1
     return 0
 
 
