@@ -50,3 +50,13 @@ def prepare(root: Path, out: Path, vocab_type: str = "char") -> Path:
         prep_subset(root, subset, out)
     prep_vocab(out, ["train-tone"], vocab_type=vocab_type, vocab_size=20)
     return out
+
+
+def write_recipe_corpus(root: Path, subsets: Dict[str, int]) -> Path:
+    """Subsets of tone "speech" (subset name -> utterances), two speakers each, for the recipe
+    tests: root/SUBSET/SPK/CHAPTER/*.flac + .trans.txt."""
+    for k, (subset, n) in enumerate(sorted(subsets.items())):
+        for s, spk in enumerate((f"{k + 1}1", f"{k + 1}2")):
+            nums = range(s, n, 2)
+            write_chapter(Path(root) / subset, spk, "7", {f"{i:04d}": sentence(i) for i in nums})
+    return Path(root)

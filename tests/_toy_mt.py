@@ -62,3 +62,37 @@ def build_model(data, *extra):
     import torch
     torch.manual_seed(args.seed)  # as fairseq-train does before building
     return task, task.build_model(args), args
+
+
+# English -> German word pairs of a software-messages flavour (umlauts and ß included).
+LEXICON = [
+    ("open", "öffnen"), ("save", "speichern"), ("close", "schließen"), ("delete", "löschen"),
+    ("file", "Datei"), ("folder", "Ordner"), ("window", "Fenster"), ("settings", "Einstellungen"),
+    ("user", "Benutzer"), ("password", "Passwort"), ("error", "Fehler"), ("warning", "Warnung"),
+    ("the", "die"), ("new", "neue"), ("old", "alte"), ("selected", "ausgewählte"), ("all", "alle"),
+    ("cannot", "kann nicht"), ("not", "nicht"), ("found", "gefunden"), ("network", "Netzwerk"),
+    ("connection", "Verbindung"), ("server", "Server"), ("printer", "Drucker"), ("document", "Dokument"),
+    ("image", "Bild"), ("size", "Größe"), ("name", "Name"), ("change", "ändern"), ("show", "anzeigen"),
+    ("hide", "ausblenden"), ("search", "suchen"), ("replace", "ersetzen"), ("copy", "kopieren"),
+    ("paste", "einfügen"), ("undo", "rückgängig"), ("help", "Hilfe"), ("about", "über"),
+    ("program", "Programm"), ("version", "Version"), ("update", "Aktualisierung"), ("install", "installieren"),
+    ("remove", "entfernen"), ("list", "Liste"), ("table", "Tabelle"), ("page", "Seite"), ("print", "drucken"),
+    ("font", "Schrift"), ("color", "Farbe"), ("language", "Sprache"), ("keyboard", "Tastatur"),
+    ("mouse", "Maus"), ("screen", "Bildschirm"), ("sound", "Ton"), ("volume", "Lautstärke"),
+    ("battery", "Akku"), ("power", "Energie"), ("account", "Konto"), ("message", "Nachricht"),
+    ("mail", "Post"), ("calendar", "Kalender"), ("contact", "Kontakt"), ("download", "herunterladen"),
+]
+
+
+def write_parallel_text(folder: Path, sizes, src="en", tgt="de", seed=0):
+    """Word-by-word "translations" from LEXICON, 2-9 words a line: folder/SPLIT.{src,tgt} for
+    each SPLIT -> number of lines in ``sizes``."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in sizes.items():
+        pairs = [rng.choices(LEXICON, k=rng.randint(2, 9)) for _ in range(n)]
+        (folder / f"{split}.{src}").write_text("".join(" ".join(e for e, _ in p) + "\n" for p in pairs),
+                                               encoding="utf-8")
+        (folder / f"{split}.{tgt}").write_text("".join(" ".join(d for _, d in p) + "\n" for p in pairs),
+                                               encoding="utf-8")
+    return folder

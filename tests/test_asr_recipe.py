@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from _asr_corpus import write_recipe_corpus
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "egs" / "tts_en" / "asr1" / "run.sh"
 # docs/asr.md's quick start shows exactly these options.
@@ -14,8 +16,14 @@ TINY = ["--train_config", "conf/train_tiny.yaml", "--max_utts", "8", "--vocab_ty
         "--n_average", "2", "--beam", "2", "--max_len_a", "0", "--max_len_b", "30"]
 
 
-def run_recipe(shared_dir, tmp, *options):
-    env = dict(os.environ, TTS_ROOT=str(shared_dir / "data" / "tts_en"), OMP_NUM_THREADS="1")
+@pytest.fixture(scope="module")
+def tts_root(tmp_path_factory):
+    """Tone "speech" in the recipe's subset names: 12 training and 8 dev utterances."""
+    return write_recipe_corpus(tmp_path_factory.mktemp("tts_en"), {"train-tts": 12, "dev-tts": 8})
+
+
+def run_recipe(tts_root, tmp, *options):
+    env = dict(os.environ, TTS_ROOT=str(tts_root), OMP_NUM_THREADS="1")
     cmd = ["bash", str(RUN), *TINY, "--dumpdir", str(tmp / "dump"), "--expdir", str(tmp / "exp"),
            "--python", sys.executable, *options]
     return subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -30,8 +38,8 @@ def results(decode_dir):
     return [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
 
 
-def test_tiny_recipe_all_stages_then_resume(shared_dir, tmp_path):
-    res = run_recipe(shared_dir, tmp_path)
+def test_tiny_recipe_all_stages_then_resume(tts_root, tmp_path):
+    res = run_recipe(tts_root, tmp_path)
     assert res.returncode == 0, res.stderr[-4000:]
     for stage in range(1, 9):
         assert f"| asr.sh | ==== stage {stage}: " in res.stderr
@@ -43,22 +51,22 @@ def test_tiny_recipe_all_stages_then_resume(shared_dir, tmp_path):
     assert "dev-tts\t8\t" in res.stdout  # the score table is printed
     assert len((tmp_path / "dump" / "dev-tts.tsv").read_text().splitlines()) == 9
 
-    again = run_recipe(shared_dir, tmp_path, "--stage", "2", "--stop_stage", "5")
+    again = run_recipe(tts_root, tmp_path, "--stage", "2", "--stop_stage", "5")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "train-tts.tsv exists, skipping" in again.stderr and "config.yaml exists, skipping" in again.stderr
     assert "training finished earlier; skipping" in again.stderr and "checkpoint_avg.pt is up to date" in again.stderr
 
 
-def test_recipe_rejects_unknown_option_and_bad_train_subset(shared_dir, tmp_path):
-    res = run_recipe(shared_dir, tmp_path, "--stage_typo", "3")
+def test_recipe_rejects_unknown_option_and_bad_train_subset(tts_root, tmp_path):
+    res = run_recipe(tts_root, tmp_path, "--stage_typo", "3")
     assert res.returncode != 0 and "unknown option --stage_typo" in res.stderr
-    res = run_recipe(shared_dir, tmp_path, "--train_subsets", "dev-tts")
+    res = run_recipe(tts_root, tmp_path, "--train_subsets", "dev-tts")
     assert res.returncode != 0 and "'dev-tts' must start with 'train'" in res.stderr
 
 
 @pytest.mark.slow
-def test_tiny_ctc_recipe_decodes_greedily(shared_dir, tmp_path):
-    res = run_recipe(shared_dir, tmp_path, "--train_config", "conf/train_tiny_ctc.yaml")
+def test_tiny_ctc_recipe_decodes_greedily(tts_root, tmp_path):
+    res = run_recipe(tts_root, tmp_path, "--train_config", "conf/train_tiny_ctc.yaml")
     assert res.returncode == 0, res.stderr[-4000:]
     [row] = results(tmp_path / "exp" / "train_tiny_ctc" / "decode_checkpoint_avg_ctc_greedy")
     assert row["utts"] == "8"

@@ -1,4 +1,8 @@
-# Corpus location for this recipe. Override by exporting TTS_ROOT before running run.sh.
-# Default: the tts_en corpus next to the project (<project root>/../shared/data/tts_en).
-_project_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
-TTS_ROOT=${TTS_ROOT:-$_project_root/../shared/data/tts_en}
+# Corpus location for this recipe (set TTS_ROOT before running run.sh): a LibriSpeech-layout folder
+# holding train-tts/ and dev-tts/, e.g. the one `python -m sigma_plugin.corpus.tts` builds (as
+# recipes/demo.sh does). No default: run.sh stops with a message when it is unset.
+TTS_ROOT=${TTS_ROOT:-}
+if [ -z "$TTS_ROOT" ]; then
+    echo "egs/tts_en/asr1/db.sh: TTS_ROOT is not set: set TTS_ROOT=/path/to/corpus (LibriSpeech layout with train-tts/ and dev-tts/), or build one with 'python -m sigma_plugin.corpus.tts --root DIR' (see recipes/demo.sh)" >&2
+    exit 2
+fi

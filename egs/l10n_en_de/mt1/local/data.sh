@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Stage 1 of egs/l10n_en_de/mt1: OUTDIR SRC TGT -> OUTDIR/{train,valid,test}.{SRC,TGT}
-# From $L10N_DATA (a prepared folder) or, when it is "debian" or missing, built from Debian
-# packages. A folder without test.* has its valid split carved in two: first half valid, rest test.
+# From $L10N_DATA (a prepared folder) or, when it is "debian", built from Debian packages.
+# A folder without test.* has its valid split carved in two: first half valid, rest test.
 set -euo pipefail
 out=$1 src=$2 tgt=$3
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/db.sh"
 python=${PYTHON:-python}
 
-if [ "$L10N_DATA" = debian ] || [ ! -d "$L10N_DATA" ]; then
-    [ "$L10N_DATA" = debian ] || echo "local/data.sh: $L10N_DATA not found; building the corpus from Debian packages" >&2
+if [ -z "$L10N_DATA" ]; then
+    echo "local/data.sh: L10N_DATA is not set: set L10N_DATA=/folder/with/{train,valid,test}.{$src,$tgt} or use the Debian build (L10N_DATA=debian)" >&2
+    exit 2
+fi
+if [ "$L10N_DATA" != debian ] && [ ! -d "$L10N_DATA" ]; then
+    echo "local/data.sh: L10N_DATA=$L10N_DATA is not a folder: set it to a folder with {train,valid,test}.{$src,$tgt} or use the Debian build (L10N_DATA=debian)" >&2
+    exit 2
+fi
+if [ "$L10N_DATA" = debian ]; then
     [ "$src" = en ] || { echo "local/data.sh: the Debian build makes en->XX pairs; --src must be en (got $src)" >&2; exit 2; }
     "$python" -m sigma_plugin.corpus.l10n --workdir "$L10N_WORKDIR" --out "$L10N_WORKDIR/corpus_$tgt" --tgt "$tgt"
     L10N_DATA=$L10N_WORKDIR/corpus_$tgt
