@@ -19,7 +19,26 @@ def register() -> None:
     from ._torch_compat import allow_fairseq_checkpoints
 
     allow_fairseq_checkpoints()
+    _install_one_line_errors()
     from . import criterions, models, optim  # noqa: F401  (importing registers)
+
+
+def _install_one_line_errors() -> None:
+    """Flag errors of the plugin (exceptions whose class sets ``one_line``) end fairseq-train /
+    fairseq-generate with ``<program>: error: <message>`` (exit status 1), no traceback."""
+    previous = sys.excepthook
+    if getattr(previous, "_sigma_plugin", False):
+        return
+
+    def hook(exc_type, exc, tb):
+        if getattr(exc_type, "one_line", False):
+            import os
+            sys.stderr.write(f"{os.path.basename(sys.argv[0] or 'python')}: error: {exc}\n")
+            return
+        previous(exc_type, exc, tb)
+
+    hook._sigma_plugin = True
+    sys.excepthook = hook
 
 
 if "fairseq" in sys.modules:

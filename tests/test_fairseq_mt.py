@@ -36,6 +36,20 @@ def test_train_then_generate_loads_with_weights_only(toy_bin, tmp_path):
                "--beam", "2", "--cpu", "--max-tokens", "500"])
     hyps = [l for l in gen.stdout.splitlines() if l.startswith("H-")]
     assert hyps and f"Translated {len(hyps)} sentences" in gen.stderr
+    # loading takes u from the checkpoint: no SVD anywhere (model build included)
+    from fairseq import checkpoint_utils
+    import sigma_plugin
+    sigma_plugin.register()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("SVD called while loading a checkpoint")
+    saved = torch.load(str(ckpt), weights_only=True)["model"]
+    with pytest.MonkeyPatch.context() as mp:
+        for mod, name in ((torch.linalg, "svd"), (torch.linalg, "svdvals"), (torch, "svd"), (torch, "svd_lowrank")):
+            mp.setattr(mod, name, refuse)
+        models, _ = checkpoint_utils.load_model_ensemble([str(ckpt)])
+    loaded = dict(models[0].state_dict())
+    assert all(torch.equal(loaded[k], v) for k, v in saved.items() if k.endswith(".u"))
 
 
 def test_default_model_reparametrizes_all_layer_linears_not_embeddings(toy_bin):
@@ -113,12 +127,11 @@ def test_deepnorm_residual_is_scaled(toy_bin):
     (["--sigma-gamma-init", "2*sigma1"], "--sigma-gamma-init must be"),
     (["--sigma-init-scale", "0"], "--sigma-init-scale must be a positive number"),
     (["--sigma-reparam-output"], "tied to the embeddings"),
-    (["--sigma-exclude", "nothing"], None),
+    (["--sigma-exclude", "nothing"], "--sigma-exclude pattern 'nothing' matches no Linear/Conv module"),
+    (["--sigma-exclude", "encoder.layers.*,decoder.layer.*"], "pattern 'decoder.layer.\\*' matches no"),
+    (["--sigma-reparam", "none", "--sigma-init-scale", "0.5", "--sigma-exclude", "fc9"], "'fc9' matches no"),
 ])
 def test_incompatible_flags_fail_at_startup(toy_bin, flags, message):
-    if message is None:
-        build_model(toy_bin, *flags)  # an exclude pattern that matches nothing is harmless
-        return
     with pytest.raises(ValueError, match=message):
         build_model(toy_bin, *flags)
 
@@ -140,3 +153,59 @@ def test_log_lines_between_probes_carry_no_empty_metrics(toy_bin, tmp_path):
     with_entropy = [int(l["num_updates"]) for l in inner if "ent_enc_self_mean" in l]
     assert with_entropy == [1, 3]  # probed at updates 0 and 2, logged once they finished
     assert "null" not in "".join(l for l in text.splitlines() if "| train_inner |" in l)
+
+
+def _losses_and_state(res, ckpt):
+    import sigma_plugin
+    sigma_plugin.register()
+    lines = json_lines(res.stdout + res.stderr, "train_inner")
+    losses = [(l["num_updates"], l["loss"]) for l in lines]
+    return losses, torch.load(str(ckpt), weights_only=True)["model"]
+
+
+def test_log_interval_does_not_change_training(toy_bin, tmp_path):
+    """Probing (entropy logging) reads q/k weights without advancing σReparam's power iteration:
+    runs that differ only in --sigma-log-interval follow the same trajectory, bit for bit."""
+    runs = {}
+    for interval in ("1", "3"):
+        res = run(train_args(toy_bin, tmp_path / interval, "--log-interval", "1", "--sigma-log-interval", interval,
+                             "--no-epoch-checkpoints", max_update=6))
+        runs[interval] = _losses_and_state(res, tmp_path / interval / "checkpoint_last.pt")
+    (loss_a, state_a), (loss_b, state_b) = runs["1"], runs["3"]
+    assert len(loss_a) == 6 and loss_a == loss_b
+    assert state_a.keys() == state_b.keys() and any(k.endswith(".u") for k in state_a)
+    different = [k for k in state_a if not torch.equal(state_a[k], state_b[k])]
+    assert not different, different[:5]
+
+
+def test_beam_search_computes_each_weight_once_per_batch(toy_bin, monkeypatch):
+    """In eval, W_hat is recomputed on every access (never stale) except within one incremental
+    decoding, where each σReparam weight is computed once; the hypotheses are the same."""
+    from fairseq.sequence_generator import SequenceGenerator
+    from sigma_plugin.models import sigma_options
+    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
+    task, model, _ = build_model(toy_bin, "--seed", "2")
+    model.eval()
+    task.load_dataset("valid")
+    ds = task.dataset("valid")
+    sample = ds.collater([ds[i] for i in range(4)])
+    calls = []
+    real = _SigmaReparam._sigma
+    monkeypatch.setattr(_SigmaReparam, "_sigma", lambda self, *a, **k: (calls.append(id(self)), real(self, *a, **k))[1])
+    gen = SequenceGenerator([model], task.target_dictionary, beam_size=2, max_len_b=12)
+    cached = gen.generate([model], sample)
+    n_weights = len(list(sigma_reparam_modules(model)))
+    assert len(calls) == n_weights == len(set(calls))
+    calls.clear()
+    monkeypatch.setattr(sigma_options._DecodingCache, "forward",
+                        lambda self, *a, incremental_state=None, **k:
+                        super(sigma_options._DecodingCache, self).forward(*a, incremental_state=incremental_state, **k))
+    uncached = gen.generate([model], sample)
+    assert len(calls) > 3 * n_weights  # every decoder step recomputes
+    assert [[h["tokens"].tolist() for h in hs] for hs in cached] == [[h["tokens"].tolist() for h in hs] for hs in uncached]
+
+
+@pytest.mark.parametrize("flag", ["--fp16", "--bf16", "--memory-efficient-fp16", "--memory-efficient-bf16", "--amp"])
+def test_mixed_precision_refused_on_cpu(toy_bin, flag):
+    with pytest.raises(ValueError, match=f"^{flag} is not supported with --cpu: .* only fp32"):
+        build_model(toy_bin, flag)

@@ -121,7 +121,7 @@ def test_entropy_alarm_fires_on_forced_collapse_only(setup, tmp_path, caplog):
             for n in saved:
                 get_sigma_reparam(getattr(attn, n)).gamma.fill_(300.0)
         model.set_num_updates(3)
-        with pytest.raises(EntropyCollapse, match="update 3: enc_self layer 1 head"):
+        with pytest.raises(EntropyCollapse, match="update 3: enc_self layer 1 head") as stopped:
             crit(model, batch(ds, range(8)))
     finally:
         with torch.no_grad():
@@ -129,11 +129,49 @@ def test_entropy_alarm_fires_on_forced_collapse_only(setup, tmp_path, caplog):
                 get_sigma_reparam(getattr(attn, n)).gamma.copy_(g)
     assert "entropy collapse alarm at update 3: enc_self layer 1" in caplog.text
     snap = torch.load(tmp_path / "entropy_alarm_u3.pt", weights_only=True)
-    assert snap["num_updates"] == 3 and any("gamma" in k for k in snap["model"])
+    assert any("gamma" in k for k in snap["model"])
+    # the snapshot is a checkpoint that sigma-inspect reads, with the collapsed layer in view
+    from sigma_plugin.cli.inspect import inspect_checkpoint
+    report = inspect_checkpoint(str(tmp_path / "entropy_alarm_u3.pt"))
+    assert report["num_updates"] == 3 and report["arch"] == "sigma_transformer_tiny"
+    gammas = {w["module"]: w["gamma"] for w in report["weights"]}
+    assert gammas["encoder.layers.1.self_attn.q_proj"] == pytest.approx(300.0)
+    # no checkpoint has been saved in that folder: the advice must not name one
+    assert "checkpoint_last.pt" not in str(stopped.value) and "no checkpoint has been saved" in str(stopped.value)
+    (tmp_path / "checkpoint_last.pt").write_bytes(b"")
+    assert f"resume from {tmp_path / 'checkpoint_last.pt'}" in crit.sigma_metrics.resume_advice()
 
 
-def test_alarm_flag_errors(setup):
+def test_alarm_stop_decision_is_shared_by_all_ranks(setup, tmp_path, monkeypatch):
+    """One worker's batch alarms, the other's does not: both stop, only rank 0 writes the snapshot."""
+    from sigma_plugin.criterions import sigma_metrics
+    task, model, _, ds = setup
+    crit = make_criterion(task, sigma_log_interval=1, sigma_entropy_alarm=0.05, sigma_entropy_alarm_stop=True,
+                          sigma_entropy_alarm_dir=str(tmp_path))
+    calls = []
+    monkeypatch.setattr(sigma_metrics, "_any_rank", lambda flag: (calls.append(flag), (1, True))[1])
+    monkeypatch.setattr(sigma_metrics, "_barrier", lambda: calls.append("barrier"))
+    model.train()
+    model.set_num_updates(5)
+    with pytest.raises(sigma_metrics.EntropyCollapse, match="update 5 on another worker"):
+        crit(model, batch(ds, range(8)))  # a healthy batch on "rank 1"
+    assert calls == [False, "barrier"]
+    assert not (tmp_path / "entropy_alarm_u5.pt").exists()  # rank 1 writes nothing
+
+
+def test_alarm_flag_errors(setup, tmp_path):
+    from sigma_plugin.models.sigma_options import SigmaOptionError
     task = setup[0]
+    for kw, message in (({"sigma_entropy_alarm": float("nan")}, "--sigma-entropy-alarm must be"),
+                        ({"sigma_entropy_alarm": -1.0}, "--sigma-entropy-alarm must be"),
+                        ({"sigma_entropy_alarm_fraction": float("nan")}, "--sigma-entropy-alarm-fraction must be"),
+                        ({"sigma_entropy_alarm_fraction": 1.0}, "--sigma-entropy-alarm-fraction must be"),
+                        ({"sigma_log_interval": -1}, "--sigma-log-interval must be"),
+                        ({"sigma_entropy_alarm": 0.1, "sigma_entropy_alarm_stop": True,
+                          "sigma_entropy_alarm_dir": str(tmp_path / "f")}, "is a file")):
+        (tmp_path / "f").write_text("")
+        with pytest.raises(SigmaOptionError, match=message):
+            make_criterion(task, **kw)
     with pytest.raises(ValueError, match="needs --sigma-entropy-alarm"):
         make_criterion(task, sigma_entropy_alarm_stop=True)
     with pytest.raises(ValueError, match="--sigma-log-interval, which is 0"):

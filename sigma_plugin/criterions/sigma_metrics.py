@@ -7,7 +7,9 @@ AttentionProbe capture; the logging output then carries *sums and counts* under
 the plain path: no hook is installed, nothing is computed.
 """
 import contextlib
+import glob
 import logging
+import math
 import os
 import re
 from collections import OrderedDict, defaultdict
@@ -19,7 +21,7 @@ import torch
 from fairseq.logging import metrics
 
 from sigma_plugin.nn import AttentionProbe, sigma_reparam_modules
-from sigma_plugin.models.sigma_options import attention_modules
+from sigma_plugin.models.sigma_options import SigmaOptionError, attention_modules
 
 KINDS = ("enc_self", "dec_self", "dec_cross")
 _LAYER_RE = re.compile(r"^(encoder|decoder)\.layers\.(\d+)\.")
@@ -71,14 +73,18 @@ class SigmaMetrics:
     def __init__(self, interval: int, per_layer: bool = True, alarm: float = 0.0,
                  alarm_fraction: float = 0.0, alarm_stop: bool = False, alarm_dir: str = "."):
         if interval < 0:
-            raise ValueError(f"--sigma-log-interval must be >= 0 (0 = off), got {interval}")
-        if alarm < 0 or not 0 <= alarm_fraction < 1:
-            raise ValueError(f"--sigma-entropy-alarm must be >= 0 and --sigma-entropy-alarm-fraction in [0, 1), "
-                             f"got {alarm} and {alarm_fraction}")
+            raise SigmaOptionError(f"--sigma-log-interval must be >= 0 (0 = off), got {interval}")
+        if not math.isfinite(alarm) or alarm < 0:
+            raise SigmaOptionError(f"--sigma-entropy-alarm must be a number of nats >= 0 (0 = off), got {alarm}")
+        if not (math.isfinite(alarm_fraction) and 0 <= alarm_fraction < 1):
+            raise SigmaOptionError(f"--sigma-entropy-alarm-fraction must be in [0, 1) (0 = off), got {alarm_fraction}")
         if (alarm or alarm_fraction or alarm_stop) and interval == 0:
-            raise ValueError("the entropy alarm is checked at --sigma-log-interval, which is 0 (off)")
+            raise SigmaOptionError("the entropy alarm is checked at --sigma-log-interval, which is 0 (off)")
         if alarm_stop and not (alarm or alarm_fraction):
-            raise ValueError("--sigma-entropy-alarm-stop needs --sigma-entropy-alarm or --sigma-entropy-alarm-fraction")
+            raise SigmaOptionError("--sigma-entropy-alarm-stop needs --sigma-entropy-alarm or "
+                                   "--sigma-entropy-alarm-fraction")
+        if alarm_stop and os.path.exists(alarm_dir) and not os.path.isdir(alarm_dir):
+            raise SigmaOptionError(f"--sigma-entropy-alarm-dir {alarm_dir!r} is a file, not a directory")
         self.interval = interval
         self.per_layer = per_layer
         self.alarm, self.alarm_fraction = alarm, alarm_fraction
@@ -116,7 +122,10 @@ class SigmaMetrics:
             self.check_alarm(model, records, entries)
 
     def check_alarm(self, model, records, entries) -> None:
-        """Compare each head's mean entropy (this worker's batch) with the alarm thresholds."""
+        """Compare each head's mean entropy (this worker's batch) with the alarm thresholds.
+
+        With several data-parallel workers the stop decision is taken together: if any worker
+        alarms, every worker stops (rank 0 writes the snapshot), so none waits in a collective."""
         update = _num_updates(unwrap_model(model))
         hits = []
         for name, rec in records.items():
@@ -126,25 +135,57 @@ class SigmaMetrics:
                 if ent < limit:
                     hits.append((ent, name, head, initial, limit))
         entries["sigma/alarms"] = float(len(hits))
-        if not hits:
+        message = None
+        if hits:
+            ent, name, head, initial, limit = min(hits)
+            kind, layer = name.split(".")
+            message = (f"entropy collapse alarm at update {update}: {kind} layer {layer} head {head} has attention "
+                       f"entropy {ent:.4f} nats < {limit:.4f} (first check: {initial:.4f}); "
+                       f"{len(hits)} head(s) below the threshold")
+            logger.warning(message)
+        if not self.alarm_stop:
             return
-        ent, name, head, initial, limit = min(hits)
-        kind, layer = name.split(".")
-        message = (f"entropy collapse alarm at update {update}: {kind} layer {layer} head {head} has attention "
-                   f"entropy {ent:.4f} nats < {limit:.4f} (first check: {initial:.4f}); "
-                   f"{len(hits)} head(s) below the threshold")
-        logger.warning(message)
-        if self.alarm_stop:
-            path = self.save_snapshot(model, update, message)
-            raise EntropyCollapse(f"{message}. Training stopped by --sigma-entropy-alarm-stop; the model at this "
-                                  f"update is in {path} (sigma-inspect reads it); resume from the last saved "
-                                  f"checkpoint_last.pt with a lower --lr, or drop --sigma-entropy-alarm-stop.")
+        rank, stop = _any_rank(bool(hits))
+        if not stop:
+            return
+        if message is None:
+            message = f"entropy collapse alarm at update {update} on another worker"
+        path = self.save_snapshot(model, update, message) if rank == 0 else \
+            os.path.join(self.alarm_dir, f"entropy_alarm_u{update}.pt")
+        _barrier()  # the snapshot is complete before any worker exits
+        raise EntropyCollapse(f"{message}. Training stopped by --sigma-entropy-alarm-stop; the model at this "
+                              f"update is in {path} (sigma-inspect reads it); {self.resume_advice()}")
+
+    def resume_advice(self) -> str:
+        found = sorted(glob.glob(os.path.join(self.alarm_dir, "checkpoint*.pt")), key=os.path.getmtime)
+        last = os.path.join(self.alarm_dir, "checkpoint_last.pt")
+        if os.path.isfile(last):
+            return f"resume from {last} with a lower --lr, or drop --sigma-entropy-alarm-stop."
+        if found:
+            return f"resume from {found[-1]} (the newest checkpoint there) with a lower --lr, or drop " \
+                   f"--sigma-entropy-alarm-stop."
+        return (f"no checkpoint has been saved in {self.alarm_dir} yet: restart with a lower --lr (pass "
+                f"--sigma-entropy-alarm-dir your --save-dir to be pointed at its checkpoints), or drop "
+                f"--sigma-entropy-alarm-stop.")
 
     def save_snapshot(self, model, update: int, message: str) -> str:
+        """The model at this update as a fairseq checkpoint (no optimizer state): sigma-inspect,
+        sigma-export and fairseq-generate read it."""
         os.makedirs(self.alarm_dir, exist_ok=True)
         path = os.path.join(self.alarm_dir, f"entropy_alarm_u{update}.pt")
+        inner = unwrap_model(model)
+        args = getattr(inner, "sigma_args", None) or getattr(inner, "args", None)
+        state = {
+            "args": _plain_namespace(args),
+            "cfg": None,
+            "model": inner.state_dict(),
+            "optimizer_history": [{"criterion_name": "entropy_alarm", "optimizer_name": "none",
+                                   "lr_scheduler_state": {"best": None}, "num_updates": update}],
+            "extra_state": {"train_iterator": {"epoch": 0, "iterations_in_epoch": 0}, "entropy_alarm": message},
+            "last_optimizer_state": None,
+        }
         tmp = path + ".tmp"
-        torch.save({"model": unwrap_model(model).state_dict(), "num_updates": update, "alarm": message}, tmp)
+        torch.save(state, tmp)
         os.replace(tmp, path)
         return path
 
@@ -187,6 +228,44 @@ def _num_updates(model) -> int:
         counter = _UpdateCounter()
         model.add_module("sigma_update_counter", counter)
     return counter.num_updates
+
+
+def _plain_namespace(args):
+    """The model arguments with plain values only (what torch's weights_only loading accepts)."""
+    import argparse
+
+    def plain(v):
+        if v is None or isinstance(v, (str, int, float, bool)):
+            return True
+        if isinstance(v, (list, tuple)):
+            return all(plain(x) for x in v)
+        if isinstance(v, dict):
+            return all(isinstance(k, str) and plain(x) for k, x in v.items())
+        return False
+    if args is None:
+        return None
+    return argparse.Namespace(**{k: v for k, v in vars(args).items() if plain(v)})
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized() \
+        and torch.distributed.get_world_size() > 1
+
+
+def _any_rank(flag: bool):
+    """(this rank, whether ``flag`` is set on any rank)."""
+    if not _distributed():
+        return 0, flag
+    dist = torch.distributed
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return dist.get_rank(), bool(t.item() > 0)
+
+
+def _barrier() -> None:
+    if _distributed():
+        torch.distributed.barrier()
 
 
 def _total(logging_outputs: List[dict], key: str) -> float:

@@ -16,13 +16,36 @@ from torch import nn
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.dataclass.utils import gen_parser_from_dataclass
 
-from sigma_plugin.nn import apply_sigma_reparam, is_probeable_attention
+from sigma_plugin.nn import (apply_sigma_reparam, broadcast_sigma_state, cached_sigma_weights,
+                             is_probeable_attention)
 from sigma_plugin.nn.sigma_reparam import SUPPORTED_TYPES, validate_gamma_init
 
 SIGMA_REPARAM_CHOICES = ChoiceEnum(["all", "attention", "none"])
 LAYERNORM_CHOICES = ChoiceEnum(["post", "pre", "none"])
 # Output layers (vocabulary projections) are left plain unless --sigma-reparam-output.
 OUTPUT_LAYER_PATTERNS = ("decoder.output_projection", "*ctc_proj")
+
+
+class SigmaOptionError(ValueError):
+    """A bad flag value or combination. fairseq-train / fairseq-generate stop with this one-line
+    message and no traceback (``sigma_plugin.register`` installs the hook); in-process callers
+    get an ordinary ValueError."""
+    one_line = True
+
+
+# most specific first: fairseq sets fp16 too for --bf16 and the --memory-efficient-* flags
+_LOW_PRECISION_FLAGS = ("memory_efficient_bf16", "memory_efficient_fp16", "bf16", "fp16", "amp")
+
+
+def check_precision_flags(args) -> None:
+    """fairseq's fp16/bf16/AMP training needs CUDA: refuse it on CPU at start-up."""
+    on_cpu = getattr(args, "cpu", False) or not torch.cuda.is_available()
+    used = [f for f in _LOW_PRECISION_FLAGS if getattr(args, f, False)]
+    if on_cpu and used:
+        flag = "--" + used[0].replace("_", "-")
+        where = "with --cpu" if getattr(args, "cpu", False) else "without a CUDA GPU"
+        raise SigmaOptionError(f"{flag} is not supported {where}: fairseq's fp16/bf16/AMP training needs CUDA; "
+                               f"on CPU only fp32 training is supported (drop {flag})")
 
 
 @dataclass
@@ -81,9 +104,22 @@ def set_sigma_defaults(args) -> None:
 def prepare_sigma_args(args) -> None:
     """Validate the --sigma-* flags and translate them into fairseq's own options.
 
-    Called before the model is built; raises ValueError naming the offending flag.
+    Called before the model is built; raises SigmaOptionError naming the offending flag.
     """
     set_sigma_defaults(args)
+    try:
+        _check_sigma_args(args)
+    except SigmaOptionError:
+        raise
+    except ValueError as e:
+        raise SigmaOptionError(str(e)) from None
+    pre = args.sigma_layernorm == "pre"
+    for side in ("encoder", "decoder"):
+        setattr(args, f"{side}_normalize_before", pre)
+
+
+def _check_sigma_args(args) -> None:
+    check_precision_flags(args)
     if str(args.sigma_reparam) not in ("all", "attention", "none"):
         raise ValueError(f"--sigma-reparam must be all, attention or none, got {args.sigma_reparam!r}")
     if str(args.sigma_layernorm) not in ("post", "pre", "none"):
@@ -91,8 +127,10 @@ def prepare_sigma_args(args) -> None:
     if not isinstance(args.sigma_power_iterations, int) or args.sigma_power_iterations < 1:
         raise ValueError(f"--sigma-power-iterations must be >= 1, got {args.sigma_power_iterations!r}")
     parse_gamma_init(args.sigma_gamma_init)
+    if not isinstance(args.sigma_reparam_output, bool) or not isinstance(args.sigma_deepnorm, bool):
+        raise ValueError("--sigma-reparam-output and --sigma-deepnorm are switches without a value")
     scale = args.sigma_init_scale
-    if not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
         raise ValueError(f"--sigma-init-scale must be a positive number, got {scale!r}")
     if args.sigma_deepnorm:
         if args.sigma_layernorm != "post":
@@ -113,12 +151,11 @@ def prepare_sigma_args(args) -> None:
         if getattr(args, flag, False) and not pre:
             raise ValueError(f"--{flag.replace('_', '-')} conflicts with --sigma-layernorm "
                              f"{args.sigma_layernorm}; use --sigma-layernorm pre")
-        setattr(args, flag, pre)
 
 
 def parse_gamma_init(value):
     """'sigma0', 'one', 'C*sigma0' (returned as strings) or a positive number."""
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
         return float(value)
     if value in ("sigma0", "one"):
         return value
@@ -190,9 +227,22 @@ def remove_layernorms(layers: List[nn.Module]) -> int:
     return count
 
 
+def user_exclude_patterns(model: nn.Module, args) -> List[str]:
+    """The --sigma-exclude patterns; each must match at least one Linear/Conv module (a typo
+    would otherwise silently reparametrize the layers it meant to leave plain)."""
+    exclude = [p.strip() for p in str(getattr(args, "sigma_exclude", "") or "").split(",") if p.strip()]
+    names = [n for n, m in model.named_modules() if n and isinstance(m, SUPPORTED_TYPES)]
+    for pat in exclude:
+        if not any(fnmatch.fnmatchcase(n, pat) for n in names):
+            example = f" (names look like {names[0]!r})" if names else ""
+            raise SigmaOptionError(f"--sigma-exclude pattern {pat!r} matches no Linear/Conv module of the "
+                                   f"model{example}")
+    return exclude
+
+
 def sigma_reparam_selection(model: nn.Module, args) -> Tuple[List[str], List[str]]:
     """(include, exclude) module-name patterns for apply_sigma_reparam from the flags."""
-    exclude = [p.strip() for p in str(getattr(args, "sigma_exclude", "") or "").split(",") if p.strip()]
+    exclude = user_exclude_patterns(model, args)
     if not args.sigma_reparam_output:
         exclude += list(OUTPUT_LAYER_PATTERNS)
     if args.sigma_reparam == "attention":
@@ -206,7 +256,7 @@ def sigma_reparam_selection(model: nn.Module, args) -> Tuple[List[str], List[str
 @torch.no_grad()
 def scale_initial_weights(model: nn.Module, args, factor: float) -> List[str]:
     """--sigma-init-scale: W₀ ← factor·W₀ for every layer that --sigma-reparam all would convert."""
-    exclude = [p.strip() for p in str(getattr(args, "sigma_exclude", "") or "").split(",") if p.strip()]
+    exclude = user_exclude_patterns(model, args)
     if not args.sigma_reparam_output:
         exclude += list(OUTPUT_LAYER_PATTERNS)
     scaled = []
@@ -222,6 +272,8 @@ def apply_sigma_options(model: nn.Module, args, encoder_layers, decoder_layers) 
     """Apply --sigma-layernorm none, --sigma-deepnorm and σReparam to a built model, in that order
     (DeepNorm's init first, so that σReparam keeps the β-scaled weights). Returns a summary."""
     summary = {}
+    model.sigma_args = args  # the model's configuration, for snapshots written outside fairseq's checkpoints
+    user_exclude_patterns(model, args)
     if args.sigma_layernorm == "none":
         summary["layernorms_removed"] = remove_layernorms(list(encoder_layers) + list(decoder_layers))
     if args.sigma_deepnorm:
@@ -234,7 +286,39 @@ def apply_sigma_options(model: nn.Module, args, encoder_layers, decoder_layers) 
             model, include=include, exclude=exclude,
             gamma_init=parse_gamma_init(args.sigma_gamma_init),
             n_power_iterations=args.sigma_power_iterations)
+        # u is a buffer: start every data-parallel rank from rank 0's (fairseq does not broadcast buffers).
+        broadcast_sigma_state(model)
+        decoder = getattr(model, "decoder", None)
+        if decoder is not None:
+            _cache_weights_while_decoding(decoder)
     return summary
+
+
+class _DecodingCache:
+    """Mixin for fairseq decoders: during one incremental decoding (a beam search calls the
+    decoder once per step with the same ``incremental_state``), compute each W_hat once and
+    reuse it. Outside that, W_hat is recomputed on every eval forward and can never be stale."""
+    _CACHE_KEY = "sigma_plugin.weight_cache"
+
+    def forward(self, *args, incremental_state=None, **kwargs):
+        if incremental_state is None or self.training or torch.is_grad_enabled():
+            return super().forward(*args, incremental_state=incremental_state, **kwargs)
+        # The token lives in (and dies with) this decoding's incremental_state.
+        token = incremental_state.setdefault(self._CACHE_KEY, {})
+        with cached_sigma_weights(token):
+            return super().forward(*args, incremental_state=incremental_state, **kwargs)
+
+
+_DECODING_CACHE_CLASSES: Dict[type, type] = {}
+
+
+def _cache_weights_while_decoding(decoder: nn.Module) -> None:
+    cls = type(decoder)
+    if issubclass(cls, _DecodingCache):
+        return
+    if cls not in _DECODING_CACHE_CLASSES:
+        _DECODING_CACHE_CLASSES[cls] = type(cls.__name__, (_DecodingCache, cls), {"__module__": cls.__module__})
+    decoder.__class__ = _DECODING_CACHE_CLASSES[cls]
 
 
 def attention_modules(model: nn.Module) -> Tuple[Dict[str, nn.Module], Dict[str, str]]:
@@ -256,8 +340,14 @@ def attention_modules(model: nn.Module) -> Tuple[Dict[str, nn.Module], Dict[str,
 
 class RecordsUpdates:
     """Mixin for sigma_* fairseq models: keep the update number fairseq passes down, which the
-    entropy criteria use to decide when to probe (stock models get a counter module instead)."""
+    entropy criteria use to decide when to probe (stock models get a counter module instead),
+    and give every data-parallel rank the same σReparam u after loading a checkpoint."""
     num_updates = 0
+
+    def load_state_dict(self, state_dict, *args, **kwargs):
+        result = super().load_state_dict(state_dict, *args, **kwargs)
+        broadcast_sigma_state(self)
+        return result
 
     def set_num_updates(self, num_updates):
         self.num_updates = num_updates

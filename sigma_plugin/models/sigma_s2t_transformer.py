@@ -21,7 +21,8 @@ from fairseq.models.speech_to_text.s2t_transformer import (
     S2TTransformerEncoder, S2TTransformerModel, base_architecture, s2t_transformer_l,
     s2t_transformer_m, s2t_transformer_s)
 
-from .sigma_options import RecordsUpdates, add_sigma_args, apply_sigma_options, prepare_sigma_args
+from .sigma_options import (RecordsUpdates, SigmaOptionError, add_sigma_args, apply_sigma_options,
+                            prepare_sigma_args)
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class SigmaS2TTransformerModel(RecordsUpdates, S2TTransformerModel):
     @classmethod
     def build_encoder(cls, args):
         if getattr(args, "load_pretrained_encoder_from", None):
-            raise ValueError("--load-pretrained-encoder-from is not supported by sigma_s2t_transformer")
+            raise SigmaOptionError("--load-pretrained-encoder-from is not supported by sigma_s2t_transformer")
         return SigmaS2TTransformerEncoder(args, ctc_head=wants_ctc_head(args))
 
     @classmethod
