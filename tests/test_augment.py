@@ -36,6 +36,9 @@ def test_speed_one_is_the_identity_and_ids_follow_kaldi():
     assert augment.SPEED_FACTORS == (0.9, 1.0, 1.1)
     assert [augment.speed_perturbed_id("1000-10000-0003", f) for f in augment.SPEED_FACTORS] == [
         "sp0.9-1000-10000-0003", "1000-10000-0003", "sp1.1-1000-10000-0003"]
+    copies = list(augment.speed_perturbed_copies("u1", w))
+    assert [i for i, _ in copies] == ["sp0.9-u1", "u1", "sp1.1-u1"]
+    assert [c.shape[-1] for _, c in copies] == [17778, 16000, 14546]
 
 
 @pytest.mark.parametrize("call, error", [

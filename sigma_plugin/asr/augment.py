@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence, Tuple
 
 import torch
 import torchaudio.functional as F
@@ -51,6 +51,13 @@ def speed_perturbed_id(utt_id: str, factor: float) -> str:
     """Kaldi's naming of a perturbed copy: `sp0.9-<id>`; factor 1.0 keeps the id."""
     speed_ratio(factor)
     return utt_id if factor == 1.0 else f"sp{factor:g}-{utt_id}"
+
+
+def speed_perturbed_copies(utt_id: str, waveform: torch.Tensor, factors: Sequence[float] = SPEED_FACTORS
+                           ) -> Iterator[Tuple[str, torch.Tensor]]:
+    """(id, waveform) of each perturbed copy, e.g. for writing the features of a training set."""
+    for factor in factors:
+        yield speed_perturbed_id(utt_id, factor), speed_perturb(waveform, factor)
 
 
 def speed_perturbed_frames(n_samples: int, factor: float) -> int:
