@@ -125,6 +125,20 @@ def test_slt_voices_are_refused_everywhere(voice, tmp_path, sentences_file):
     check_allowed(Voice("espeak-ng", "en-us", "m1"))                           # others pass
 
 
+def test_a_plan_naming_slt_is_refused_before_synthesis(tmp_path, sentences_file):
+    kw = dict(n_train=4, n_dev=0, n_test=0, nj=1, voices=INVENTORY, log=lambda m: None)
+    with pytest.raises(SystemExit, match="1 of 4"):
+        CALLS.clear()
+        CALLS["fail_at"] = 1
+        tts.build(tmp_path / "w", tmp_path / "R", sentences_file, synth=counting_synth, **kw)
+    plan_file = tmp_path / "R" / "train-tts" / tts.PLAN_FILE
+    plan = json.loads(plan_file.read_text())
+    plan["utterances"][0].update(engine="flite", voice="slt", variant="")      # edited by hand
+    plan_file.write_text(json.dumps(plan))
+    with pytest.raises(SystemExit, match=r"\.tts-plan\.json: voice flite:slt .*reserved"):
+        tts.build(tmp_path / "w", tmp_path / "R", sentences_file, synth=refusing_synth, **kw)
+
+
 def test_plan_uses_voices_evenly_with_unique_librispeech_ids():
     sents = [(s, s.upper()) for s in SENTENCES[:60]]
     voices = [v for v in split_voices(INVENTORY)["train"] if v.engine == "espeak-ng"][:4]
