@@ -37,3 +37,18 @@ run_stage() {
     if [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; then stage_header "$1" "$2"; return 0; fi
     return 1
 }
+
+# Stage markers hold the options a stage ran with (one line, with the marker of the stage it
+# read from), so that a rerun with other options redoes the stage instead of trusting old output.
+#   stage_done MARKER SIGNATURE   true when MARKER exists and holds SIGNATURE (logs why not)
+#   mark_done MARKER SIGNATURE    write MARKER atomically (call it after checking the outputs)
+#   marker_of MARKER              what MARKER holds ("none" when absent)
+stage_done() {
+    [ -f "$1" ] || return 1
+    local was; was=$(cat "$1")
+    [ "$was" = "$2" ] && return 0
+    log "$1 was made with other options; redoing (was: ${was:-not recorded}; now: $2)"
+    return 1
+}
+mark_done() { printf '%s\n' "$2" > "$1.tmp" && mv "$1.tmp" "$1"; }
+marker_of() { if [ -f "$1" ]; then cat "$1"; else echo none; fi; }

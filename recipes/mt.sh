@@ -3,15 +3,20 @@
 # and calls it; every option below can be overridden as --name value (or --name-with-dashes).
 #
 # Stages (--stage N --stop_stage M). Each logs a header and writes atomically; a rerun skips
-# stages whose outputs are complete and resumes training from checkpoint_last.pt.
-#   1 data      corpus-specific preparation (--data_script) -> data/raw/{train,valid,test}.{src,tgt}
+# stages whose outputs are complete and were made with the same options (each stage's .done
+# marker records them; other options redo the stage, or for training stop with a message), and
+# resumes training from checkpoint_last.pt.
+#   1 data      corpus-specific preparation (--data_script) -> data/raw/{train,valid,test}.{src,tgt},
+#               checked (line-aligned, UTF-8) before it is marked complete
 #   2 clean     Unicode NFKC, control characters, whitespace; length filter (--filter_splits) -> data/clean
-#   3 vocab     joint SentencePiece model on train (both languages) + encoded text -> data/spm
+#   3 vocab     joint SentencePiece model on train (both languages) + encoded text, at most
+#               --max_pieces pieces a line -> data/spm
 #   4 binarize  fairseq-preprocess --joined-dictionary -> data/bin
 #   5 train     fairseq-train with the flags of --train_config (yaml) -> exp/TAG
 #   6 average   average the last --n_average checkpoints -> exp/TAG/checkpoint_avg.pt
 #   7 decode    fairseq-generate (beam), detokenised -> exp/TAG/decode_SPLIT/hyp.txt
-#   8 score     sacreBLEU BLEU + chrF with signatures -> exp/TAG/decode_SPLIT/results.json, printed
+#   8 score     sacreBLEU BLEU + chrF with signatures, against the raw references (data/raw)
+#               -> exp/TAG/decode_SPLIT/results.json, printed
 #   9 plot      sigma-plot of the training log (loss, attention entropy, σ/γ) -> exp/TAG/plots
 set -euo pipefail
 
@@ -38,6 +43,8 @@ filter_splits=train   # clean: splits the length filter applies to (comma-separa
 vocab_size=8000       # SentencePiece pieces (joint source+target)
 vocab_type=unigram    # unigram | bpe | char
 spm_max_sentences=2000000  # sentences sampled to train SentencePiece
+max_pieces=250        # vocab: most SentencePiece pieces per side; longer training pairs are dropped,
+                      # longer valid/test lines cut (counted in the log)
 train_config=         # yaml of fairseq-train options (required for stages 5-7)
 train_args=           # extra fairseq-train flags, after the config's (e.g. "--max-update 100")
 use_gpu=auto          # auto | true | false (false adds --cpu); all visible GPUs are used by fairseq
@@ -50,7 +57,7 @@ decode_args=          # extra fairseq-generate flags
 sacrebleu_tokenize=13a  # sacreBLEU tokenizer
 
 options=(stage stop_stage python src tgt data_script datadir expdir tag max_len max_ratio filter_splits vocab_size
-         vocab_type spm_max_sentences train_config train_args use_gpu n_average test_sets beam lenpen
+         vocab_type spm_max_sentences max_pieces train_config train_args use_gpu n_average test_sets beam lenpen
          decode_max_tokens decode_args sacrebleu_tokenize)
 parse_options "$@"
 
@@ -72,8 +79,9 @@ need_config() { [ -n "$train_config" ] || die "stage $1 needs --train_config"; }
 # sentences out, so training and decoding pass --required-batch-size-multiple 1.
 
 # ---- 1 data ----------------------------------------------------------------------------
+sig_data="data_script=$data_script src=$src tgt=$tgt"
 if run_stage 1 data; then
-    if [ -f "$datadir/raw/.done" ]; then
+    if stage_done "$datadir/raw/.done" "$sig_data"; then
         log "data/raw is complete ($datadir/raw/.done); skipping"
     else
         [ -n "$data_script" ] || die "--data_script is required for stage 1"
@@ -83,61 +91,88 @@ if run_stage 1 data; then
         for s in $splits; do
             for l in $src $tgt; do [ -s "$datadir/raw.tmp/$s.$l" ] || die "$data_script did not write $datadir/raw.tmp/$s.$l"; done
         done
-        rm -rf "$datadir/raw"; mv "$datadir/raw.tmp" "$datadir/raw"; touch "$datadir/raw/.done"
+        # checked (aligned, UTF-8) before it is marked complete
+        "$python" -m sigma_plugin.recipe.check_corpus --prefix "$datadir/raw.tmp" --src "$src" --tgt "$tgt" \
+            --splits "${splits// /,}" || exit 2
+        mark_done "$datadir/raw.tmp/.done" "$sig_data"
+        rm -rf "$datadir/raw"; mv "$datadir/raw.tmp" "$datadir/raw"
     fi
 fi
 
 # ---- 2 clean ---------------------------------------------------------------------------
 if run_stage 2 clean; then
-    if [ -f "$datadir/clean/.done" ]; then log "data/clean is complete; skipping"; else
+    sig_clean="$(marker_of "$datadir/raw/.done") | max_len=$max_len max_ratio=$max_ratio filter_splits=$filter_splits"
+    if stage_done "$datadir/clean/.done" "$sig_clean"; then log "data/clean is complete; skipping"; else
+        [ -f "$datadir/raw/.done" ] || die "$datadir/raw is not complete: run stage 1 first"
         rm -rf "$datadir/clean.tmp"
         "$python" -m sigma_plugin.recipe.clean --in-prefix "$datadir/raw" --out-prefix "$datadir/clean.tmp" \
             --src "$src" --tgt "$tgt" --splits "${splits// /,}" --max-len "$max_len" --max-ratio "$max_ratio" \
             --filter-splits "$filter_splits"
-        rm -rf "$datadir/clean"; mv "$datadir/clean.tmp" "$datadir/clean"; touch "$datadir/clean/.done"
+        mark_done "$datadir/clean.tmp/.done" "$sig_clean"
+        rm -rf "$datadir/clean"; mv "$datadir/clean.tmp" "$datadir/clean"
     fi
 fi
 
 # ---- 3 vocab ---------------------------------------------------------------------------
 if run_stage 3 "vocab (SentencePiece, joint)"; then
-    if [ -f "$datadir/spm/.done" ]; then log "data/spm is complete; skipping"; else
+    sig_spm="$(marker_of "$datadir/clean/.done") | vocab_size=$vocab_size vocab_type=$vocab_type spm_max_sentences=$spm_max_sentences max_pieces=$max_pieces"
+    if stage_done "$datadir/spm/.done" "$sig_spm"; then log "data/spm is complete; skipping"; else
+        [ -f "$datadir/clean/.done" ] || die "$datadir/clean is not complete: run stage 2 first"
         rm -rf "$datadir/spm.tmp"; mkdir -p "$datadir/spm.tmp"
         "$python" -m sigma_plugin.recipe.spm train --input "$datadir/clean/train.$src,$datadir/clean/train.$tgt" \
             --model-prefix "$datadir/spm.tmp/spm" --vocab-size "$vocab_size" --model-type "$vocab_type" \
             --max-sentences "$spm_max_sentences"
-        inputs=(); for s in $splits; do for l in $src $tgt; do inputs+=("$datadir/clean/$s.$l"); done; done
-        "$python" -m sigma_plugin.recipe.spm encode --model "$datadir/spm.tmp/spm.model" \
-            --inputs "${inputs[@]}" --outdir "$datadir/spm.tmp"
-        rm -rf "$datadir/spm"; mv "$datadir/spm.tmp" "$datadir/spm"; touch "$datadir/spm/.done"
+        "$python" -m sigma_plugin.recipe.spm_splits --model "$datadir/spm.tmp/spm.model" --in-prefix "$datadir/clean" \
+            --outdir "$datadir/spm.tmp" --src "$src" --tgt "$tgt" --splits "${splits// /,}" \
+            --max-pieces "$max_pieces" --drop-splits train
+        mark_done "$datadir/spm.tmp/.done" "$sig_spm"
+        rm -rf "$datadir/spm"; mv "$datadir/spm.tmp" "$datadir/spm"
     fi
 fi
 
 # ---- 4 binarize ------------------------------------------------------------------------
 if run_stage 4 "binarize (fairseq-preprocess)"; then
-    if [ -f "$datadir/bin/.done" ]; then log "data/bin is complete; skipping"; else
+    sig_bin="$(marker_of "$datadir/spm/.done")"
+    if stage_done "$datadir/bin/.done" "$sig_bin"; then log "data/bin is complete; skipping"; else
+        [ -f "$datadir/spm/.done" ] || die "$datadir/spm is not complete: run stage 3 first"
         rm -rf "$datadir/bin.tmp"
         "$bindir/fairseq-preprocess" --source-lang "$src" --target-lang "$tgt" \
             --trainpref "$datadir/spm/train" --validpref "$datadir/spm/valid" --testpref "$datadir/spm/test" \
             --destdir "$datadir/bin.tmp" --joined-dictionary --workers "$(nproc)"
-        rm -rf "$datadir/bin"; mv "$datadir/bin.tmp" "$datadir/bin"; touch "$datadir/bin/.done"
+        mark_done "$datadir/bin.tmp/.done" "$sig_bin"
+        rm -rf "$datadir/bin"; mv "$datadir/bin.tmp" "$datadir/bin"
     fi
 fi
 
 # ---- 5 train ---------------------------------------------------------------------------
+# The run's options: the data it trains on, the config's content and --train_args. A run is never
+# continued with other options (fairseq would resume checkpoint_last.pt under them).
+train_signature() {
+    echo "$(marker_of "$datadir/bin/.done") | train_config=$(sha256sum < "$train_config" | cut -c1-16) train_args=$train_args"
+}
 if run_stage 5 "train ($tag)"; then
     need_config 5
+    sig_train=$(train_signature)
+    for marker in "$exp/.train_options" "$exp/.train_done"; do
+        [ ! -f "$marker" ] || [ "$(cat "$marker")" = "$sig_train" ] || die "$exp was trained with other data or \
+options (was: $(cat "$marker"); now: $sig_train): train under another --tag, or remove $exp to start over"
+    done
     if [ -f "$exp/.train_done" ]; then log "$exp: training finished earlier; skipping"; else
+        [ -f "$datadir/bin/.done" ] || die "$datadir/bin is not complete: run stages 1-4 first"
         mapfile -t conf_flags < <("$python" -m sigma_plugin.recipe.conf "$train_config" --check "$datadir/bin")
+        [ "${#conf_flags[@]}" -gt 0 ] || die "$train_config gave no fairseq-train flags (see the message above)"
         # shellcheck disable=SC2206
         extra=($train_args)
         dev=$(device_flags "$python" "$use_gpu")
         mkdir -p "$exp"
         cp "$train_config" "$exp/train_config.yaml"
+        mark_done "$exp/.train_options" "$sig_train"
         log "fairseq-train ${conf_flags[*]} ${extra[*]} $dev (log: $exp/train.log; resumes from $exp/checkpoint_last.pt)"
         "$bindir/fairseq-train" "$datadir/bin" --user-dir "$plugin_dir" "${conf_flags[@]}" "${extra[@]}" $dev \
             --required-batch-size-multiple 1 --save-dir "$exp" --tensorboard-logdir "$exp/tensorboard" \
-            --log-format json 2>&1 | tee -a "$exp/train.log"
-        touch "$exp/.train_done"
+            --log-format json 2>&1 | tee -a "$exp/train.log" || die "fairseq-train failed; see $exp/train.log"
+        [ -f "$exp/checkpoint_last.pt" ] || die "training wrote no checkpoint; see $exp/train.log"
+        mark_done "$exp/.train_done" "$sig_train"
     fi
 fi
 
@@ -146,9 +181,15 @@ decode_ckpt=$exp/checkpoint_best.pt
 [ "$n_average" -gt 0 ] && decode_ckpt=$exp/checkpoint_avg.pt
 if run_stage 6 "average (last $n_average checkpoints)"; then
     need_config 6
+    [ -f "$exp/.train_done" ] || die "$exp: training has not finished: run stage 5 first"
+    sig_avg="$(cat "$exp/.train_done") | n_average=$n_average"
     if [ "$n_average" -eq 0 ]; then log "--n_average 0: decoding checkpoint_best.pt"
-    elif [ -f "$decode_ckpt" ] && [ "$decode_ckpt" -nt "$exp/.train_done" ]; then log "$decode_ckpt is up to date; skipping"
-    else "$python" -m sigma_plugin.recipe.average --dir "$exp" --last "$n_average" --output "$decode_ckpt"; fi
+    elif [ -f "$decode_ckpt" ] && stage_done "$exp/.average_done" "$sig_avg"; then log "$decode_ckpt is up to date; skipping"
+    else
+        rm -f "$exp/.average_done"
+        "$python" -m sigma_plugin.recipe.average --dir "$exp" --last "$n_average" --output "$decode_ckpt"
+        mark_done "$exp/.average_done" "$sig_avg"
+    fi
 fi
 
 # ---- 7 decode --------------------------------------------------------------------------
@@ -160,24 +201,29 @@ if run_stage 7 "decode (beam $beam)"; then
     extra=($decode_args)
     for set in $test_sets; do
         out=$exp/decode_$set
-        if [ -f "$out/hyp.txt" ] && [ "$out/hyp.txt" -nt "$decode_ckpt" ]; then log "$out/hyp.txt is up to date; skipping"; continue; fi
-        mkdir -p "$out"
+        sig_decode="$decode_ckpt $(stat -c %Y "$decode_ckpt") beam=$beam lenpen=$lenpen max_tokens=$decode_max_tokens decode_args=$decode_args"
+        if [ -f "$out/hyp.txt" ] && stage_done "$out/.done" "$sig_decode"; then log "$out/hyp.txt is up to date; skipping"; continue; fi
+        mkdir -p "$out"; rm -f "$out/.done"
         "$bindir/fairseq-generate" "$datadir/bin" --user-dir "$plugin_dir" --path "$decode_ckpt" --gen-subset "$set" \
             --beam "$beam" --lenpen "$lenpen" --max-tokens "$decode_max_tokens" --required-batch-size-multiple 1 \
             --post-process sentencepiece "${extra[@]}" $dev > "$out/generate.out.tmp"
         mv "$out/generate.out.tmp" "$out/generate.out"
         "$python" -m sigma_plugin.recipe.hyps --generate-log "$out/generate.out" --output "$out/hyp.txt" \
             --expect "$(wc -l < "$datadir/clean/$set.$tgt")"
+        mark_done "$out/.done" "$sig_decode"
     done
 fi
 
 # ---- 8 score ---------------------------------------------------------------------------
-if run_stage 8 "score (sacreBLEU BLEU, chrF)"; then
+# Against the raw references (data/raw, as published scores use them), not the cleaned copy:
+# SPLIT.ids names the raw line of each hypothesis (every line unless --filter_splits names SPLIT).
+if run_stage 8 "score (sacreBLEU BLEU, chrF, raw references)"; then
     need_config 8
     for set in $test_sets; do
         out=$exp/decode_$set
-        "$python" -m sigma_plugin.recipe.score_mt --hyp "$out/hyp.txt" --ref "$datadir/clean/$set.$tgt" \
-            --output "$out/results.json" --tokenize "$sacrebleu_tokenize" --name "$tag/$set"
+        "$python" -m sigma_plugin.recipe.score_mt --hyp "$out/hyp.txt" --ref "$datadir/raw/$set.$tgt" \
+            --ref-lines "$datadir/clean/$set.ids" --output "$out/results.json" --tokenize "$sacrebleu_tokenize" \
+            --name "$tag/$set"
     done
 fi
 

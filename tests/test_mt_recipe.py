@@ -1,11 +1,14 @@
 """egs/l10n_en_de/mt1 end to end at toy size, resume, and the recipe's input checks."""
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from _toy_mt import LEXICON, write_parallel_text
 
 ROOT = Path(__file__).resolve().parents[1]
 EGS = ROOT / "egs" / "l10n_en_de" / "mt1"
@@ -22,16 +25,22 @@ def run_recipe(corpus, work, *args, check=True):
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory, shared_dir):
-    out = tmp_path_factory.mktemp("l10n")
-    for split, n in (("train", 400), ("valid", 40)):
-        for lang in ("en", "de"):
-            lines = (shared_dir / "data" / "l10n_en_de" / f"{split}.{lang}").read_text(encoding="utf-8").splitlines()
-            (out / f"{split}.{lang}").write_text("\n".join(lines[:n]) + "\n", encoding="utf-8")
-    return out
+def corpus(tmp_path_factory):
+    """A generated prepared folder: train and valid only (the data script carves valid into valid + test)."""
+    folder = write_parallel_text(tmp_path_factory.mktemp("l10n"), {"train": 400, "valid": 40})
+    # lines fairseq must never see whole: a 20,000-character single "word" in train (the word-count
+    # filter keeps it) and a line of some 2,000 words in valid (valid is not filtered)
+    long_word = "".join(random.Random(0).choice("abcdefghij") for _ in range(20000))
+    for lang, side in (("en", 0), ("de", 1)):
+        with open(folder / f"train.{lang}", "a", encoding="utf-8") as f:
+            f.write(long_word + "\n")
+        lines = (folder / f"valid.{lang}").read_text(encoding="utf-8").splitlines()
+        lines[4] = " ".join(pair[side] for pair in LEXICON * 30)
+        (folder / f"valid.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
 
 
-TINY = ["--train_config", "conf/train_tiny.yaml", "--vocab_size", "300", "--n_average", "2", "--beam", "2",
+TINY = ["--train_config", "conf/train_tiny.yaml", "--vocab_size", "150", "--n_average", "2", "--beam", "2",
         "--decode_args", "--max-len-b 20", "--train_args", "--max-update 4 --save-interval-updates 2"]
 
 
@@ -49,11 +58,43 @@ def test_tiny_recipe_end_to_end_and_resume(corpus, tmp_path):
         assert result["bleu_signature"].startswith("nrefs:1") and "chrF" not in result["bleu_signature"]
         assert f"train_tiny/{split}: BLEU" in res.stdout and f"train_tiny/{split}: chrF" in res.stdout
         assert len((exp / f"decode_{split}" / "hyp.txt").read_text().splitlines()) == 20
+    assert "spm train: 401 -> 400 lines" in first.stdout and "dropped 1 pair(s) longer than 250 pieces" in first.stdout
+    assert "spm valid: 20 -> 20 lines" in first.stdout and "cut 1 line(s) to 250 pieces" in first.stdout
+    assert max(len(l.split()) for l in (tmp_path / "data" / "spm" / "valid.de").read_text().splitlines()) == 250
+    result = json.loads((exp / "decode_test" / "results.json").read_text())
+    assert result["ref"] == str(tmp_path / "data" / "raw" / "test.de") and result["ref_lines_total"] == 20
     assert (exp / "checkpoint_avg.pt").stat().st_size > 0
     assert "ent_enc_self_mean" in (exp / "train.log").read_text()
     assert (exp / "plots" / "entropy.png").stat().st_size > 0
     again = run_recipe(corpus, tmp_path, *TINY, "--stage", "5", "--stop_stage", "7")
     assert "training finished earlier; skipping" in again.stderr and "is up to date; skipping" in again.stderr
+    other = [a if a != "--max-update 4 --save-interval-updates 2" else "--max-update 6" for a in TINY]
+    res = run_recipe(corpus, tmp_path, *other, "--stage", "5", "--stop_stage", "5", check=False)
+    assert res.returncode != 0 and "was trained with other data or options" in res.stderr
+    assert "train under another --tag" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_changed_options_redo_the_stages(corpus, tmp_path):
+    run_recipe(corpus, tmp_path, "--vocab_size", "150", "--stop_stage", "3")
+    res = run_recipe(corpus, tmp_path, "--vocab_size", "120", "--stop_stage", "3")
+    assert "data/raw is complete" in res.stderr and "data/clean is complete" in res.stderr
+    assert "spm/.done was made with other options; redoing" in res.stderr
+    assert len((tmp_path / "data" / "spm" / "spm.vocab").read_text().splitlines()) == 120
+    res = run_recipe(corpus, tmp_path, "--vocab_size", "120", "--max_len", "4", "--stop_stage", "3")
+    assert "clean/.done was made with other options; redoing" in res.stderr
+    assert "spm/.done was made with other options; redoing" in res.stderr  # downstream of clean
+    assert max(len(l.split()) for l in (tmp_path / "data" / "clean" / "train.en").read_text().splitlines()) == 4
+    res = run_recipe(corpus, tmp_path, "--vocab_size", "120", "--max_len", "4", "--filter_splits", "train,test",
+                     "--stop_stage", "2")
+    assert "clean/.done was made with other options; redoing" in res.stderr
+    assert len((tmp_path / "data" / "clean" / "test.en").read_text().splitlines()) < 20
+
+
+def test_training_without_a_checkpoint_is_not_marked_done(corpus, tmp_path):
+    res = run_recipe(corpus, tmp_path, *TINY[:4], "--train_args", "--max-update 2 --no-save", "--stop_stage", "5",
+                     check=False)
+    assert res.returncode != 0 and "training wrote no checkpoint" in res.stderr
+    assert not (tmp_path / "exp" / "train_tiny" / ".train_done").exists()
 
 
 def bad_corpus(tmp_path, corpus, mutate):
@@ -71,6 +112,21 @@ def test_line_count_mismatch_names_the_files(corpus, tmp_path):
     assert res.returncode != 0
     assert "line counts differ" in res.stderr and "train.de has 2" in res.stderr
     assert not (tmp_path / "data" / "clean").exists()  # nothing half-written taken as done
+    assert not (tmp_path / "data" / "raw" / ".done").exists()  # checked before it is marked complete
+    res = run_recipe(corpus, tmp_path, "--stop_stage", "2")  # the fixed corpus is read again
+    assert "clean train: 401 -> " in res.stdout
+
+
+def test_non_utf8_corpus_is_named_with_file_and_line(corpus, tmp_path):
+    def latin1(d):
+        lines = [line.encode("utf-8") for line in (d / "train.de").read_text(encoding="utf-8").splitlines()]
+        lines[2] = "Größe ändern".encode("latin-1")  # one Latin-1 line in a UTF-8 file
+        (d / "train.de").write_bytes(b"\n".join(lines) + b"\n")
+    bad = bad_corpus(tmp_path, corpus, latin1)
+    res = run_recipe(bad, tmp_path, "--stop_stage", "2", check=False)
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert "raw.tmp/train.de:3: not valid UTF-8" in res.stderr, res.stderr[-2000:]
+    assert not (tmp_path / "data" / "raw" / ".done").exists()
 
 
 def test_empty_corpus_and_missing_files(corpus, tmp_path):

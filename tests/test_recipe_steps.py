@@ -1,6 +1,7 @@
 """The recipes' Python steps on small inputs: cleaning, averaging, hypotheses, scoring, data scripts."""
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,60 @@ def test_score_table(tmp_path):
     res = subprocess.run([sys.executable, "-m", "sigma_plugin.recipe.score_table", str(tmp_path / "results.json"),
                           "--output", str(tmp_path / "t.md")], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0 and "| run/test | 12.35 | 40.00 | 3 |" in (tmp_path / "t.md").read_text()
+
+
+def test_clean_rejects_non_utf8_with_file_and_line_and_writes_raw_line_ids(tmp_path):
+    (tmp_path / "train.en").write_text("one\ntwo\nthree\n")
+    (tmp_path / "train.de").write_bytes("eins\nzwei\n".encode() + "drei Größe\n".encode("latin-1"))
+    with pytest.raises(RecipeError, match=r"train\.de:3: not valid UTF-8 \(byte 0xf6"):
+        clean.clean_split(tmp_path / "train", tmp_path / "out" / "train", "en", "de", True, 200, 3.0)
+    assert not (tmp_path / "out" / "train.en").exists()  # nothing half-written
+    (tmp_path / "train.de").write_text("eins\n\ndrei\n")
+    clean.clean_split(tmp_path / "train", tmp_path / "out" / "train", "en", "de", True, 200, 3.0)
+    assert (tmp_path / "out" / "train.ids").read_text().split() == ["1", "3"]  # raw lines kept
+
+
+def test_check_corpus_counts_bad_utf8_lines(tmp_path):
+    (tmp_path / "test.en").write_text("a\nb\nc\n")
+    (tmp_path / "test.de").write_bytes(b"a\n\xe4\n\xfc\n")
+    res = subprocess.run([sys.executable, "-m", "sigma_plugin.recipe.check_corpus", "--prefix", str(tmp_path),
+                          "--src", "en", "--tgt", "de", "--splits", "test"], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "test.de:2: not valid UTF-8" in res.stderr and "2 line(s)" in res.stderr
+
+
+def test_spm_splits_drop_long_training_pairs_and_cut_eval_lines(tmp_path):
+    from sigma_plugin.recipe import spm, spm_splits
+    words = [f"word{i}" for i in range(60)]
+    text = "\n".join(" ".join(words[(i + k) % 60] for k in range(5)) for i in range(200)) + "\n"
+    long_token = "".join(random.Random(0).choice("word0123456789") for _ in range(20000))  # known characters
+    for split in ("train", "test"):
+        (tmp_path / f"{split}.en").write_text(text + long_token + "\n")
+        (tmp_path / f"{split}.de").write_text(text + "kurz\n")
+    spm.train([tmp_path / "train.en", tmp_path / "train.de"], tmp_path / "m", 60, "unigram", 1.0, 10000)
+    sp = spm.load(tmp_path / "m.model")
+    st = spm_splits.encode_split(sp, tmp_path / "train", tmp_path / "o" / "train", "en", "de", 50, drop=True)
+    assert st["dropped"] == 1 and st["lines_out"] == 200 and st["longest"] > 50
+    st = spm_splits.encode_split(sp, tmp_path / "test", tmp_path / "o" / "test", "en", "de", 50, drop=False)
+    assert st["cut"] == 1 and st["lines_out"] == 201
+    lengths = [len(l.split()) for l in (tmp_path / "o" / "test.en").read_text().splitlines()]
+    assert max(lengths) == 50 and len(lengths) == 201
+
+
+def test_score_mt_against_the_raw_lines_named_by_ids(tmp_path):
+    # raw text as it is (full-width letters NFKC would change), the filtered line 2 left out
+    (tmp_path / "raw").write_text("ＡＢＣ the raw line one here\nraw two\nthe raw line three here\n")
+    (tmp_path / "ids").write_text("1\n3\n")
+    (tmp_path / "hyp").write_text("ＡＢＣ the raw line one here\nthe raw line three here\n")
+    res = subprocess.run([sys.executable, "-m", "sigma_plugin.recipe.score_mt", "--hyp", str(tmp_path / "hyp"),
+                          "--ref", str(tmp_path / "raw"), "--ref-lines", str(tmp_path / "ids"),
+                          "--output", str(tmp_path / "r.json")], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["bleu"] == 100.0 and r["sentences"] == 2 and r["ref_lines_total"] == 3
+    assert "scored 2 of the 3 lines" in res.stdout
+    (tmp_path / "ids").write_text("1\n7\n")
+    res = subprocess.run([sys.executable, "-m", "sigma_plugin.recipe.score_mt", "--hyp", str(tmp_path / "hyp"),
+                          "--ref", str(tmp_path / "raw"), "--ref-lines", str(tmp_path / "ids"),
+                          "--output", str(tmp_path / "r.json")], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 2 and "ids:2: '7' is not a line number" in res.stderr

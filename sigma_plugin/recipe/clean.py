@@ -1,6 +1,8 @@
 """Normalise and clean parallel text: NFKC, control characters removed, whitespace collapsed;
 training pairs that are empty, too long or too unbalanced are dropped (valid/test are kept
-line for line so that scores stay comparable).
+line for line so that scores stay comparable, unless --filter-splits names them). Input that is
+not UTF-8 stops with file:line. OUT_PREFIX/SPLIT.ids lists the raw line numbers kept (1-based),
+so that hypotheses can be scored against the raw references.
 
     python -m sigma_plugin.recipe.clean --in-prefix data/raw --out-prefix data/clean \\
         --src en --tgt de --splits train,valid,test [--max-len 200] [--max-ratio 3]
@@ -11,7 +13,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-from .io import atomic_open, check_parallel, fail, run_cli
+from .io import atomic_open, check_parallel, decode_line, fail, run_cli
 
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b\ufeff]")
 _SPACE = re.compile(r"\s+")
@@ -34,15 +36,17 @@ def clean_split(in_prefix: Path, out_prefix: Path, src: str, tgt: str, filter_pa
                 max_len: int, max_ratio: float) -> dict:
     n_in = check_parallel(in_prefix, (src, tgt))
     kept = 0
-    with open(f"{in_prefix}.{src}", encoding="utf-8", errors="replace") as fs, \
-            open(f"{in_prefix}.{tgt}", encoding="utf-8", errors="replace") as ft, \
-            atomic_open(f"{out_prefix}.{src}") as os_, atomic_open(f"{out_prefix}.{tgt}") as ot:
-        for a, b in zip(fs, ft):
-            a, b = normalise(a), normalise(b)
+    src_path, tgt_path = f"{in_prefix}.{src}", f"{in_prefix}.{tgt}"
+    with open(src_path, "rb") as fs, open(tgt_path, "rb") as ft, \
+            atomic_open(f"{out_prefix}.{src}") as os_, atomic_open(f"{out_prefix}.{tgt}") as ot, \
+            atomic_open(f"{out_prefix}.ids") as oi:
+        for lineno, (a, b) in enumerate(zip(fs, ft), 1):
+            a, b = normalise(decode_line(a, src_path, lineno)), normalise(decode_line(b, tgt_path, lineno))
             if filter_pairs and not keep_pair(a, b, max_len, max_ratio):
                 continue
             os_.write(a + "\n")
             ot.write(b + "\n")
+            oi.write(f"{lineno}\n")
             kept += 1
     if kept == 0:
         fail(f"{in_prefix}.{src}/{tgt}: no pair survived cleaning (max-len {max_len}, max-ratio {max_ratio})")

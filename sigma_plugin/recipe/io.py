@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import List, Sequence
@@ -61,3 +62,30 @@ def check_parallel(prefix: Path, langs: Sequence[str]) -> int:
         detail = ", ".join(f"{prefix}.{l} has {n}" for l, n in zip(langs, counts))
         fail(f"line counts differ: {detail}; the two sides must be line-aligned")
     return counts[0]
+
+
+def decode_line(raw: bytes, path, lineno: int) -> str:
+    """One line of a corpus file as text; text that is not UTF-8 stops with file:line (it would
+    otherwise become U+FFFD characters, counted nowhere)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        fail(f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the line); "
+             f"convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)")
+
+
+def check_utf8(path: Path) -> None:
+    """The whole file decodes as UTF-8; else a RecipeError naming the first bad line and the count."""
+    first, bad = None, 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                bad += 1
+                first = first or (raw, lineno)
+    if bad:
+        try:
+            decode_line(first[0], path, first[1])
+        except RecipeError as e:
+            fail(f"{e}; {bad} line(s) of {path} are not UTF-8")
