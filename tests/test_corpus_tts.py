@@ -332,6 +332,13 @@ def test_command_line_mistakes_are_named(tmp_path, sentences_file, flags, error)
     assert not (tmp_path / "R").exists()
 
 
+def test_weights_that_leave_out_every_engine_present_are_named(tmp_path, sentences_file):
+    with pytest.raises(SystemExit, match="error: --engine-weights .*give no share to any of the voices' engines"):
+        tts.build(tmp_path / "w", tmp_path / "R", sentences_file, n_train=4, n_dev=0, n_test=0,
+                  engines=["flite"], weights={"espeak-ng": 1.0}, synth=sine_synth, voices=INVENTORY,
+                  log=lambda m: None)
+
+
 def test_missing_apt_tools_says_what_to_do(tmp_path, sentences_file, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))                  # no apt-get, no dpkg
     with pytest.raises(SystemExit) as e:

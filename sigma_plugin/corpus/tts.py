@@ -249,8 +249,11 @@ def build(workdir, root, sentences_file, n_train: int = 600, n_dev: int = 100, n
         subset_dir = root / names[kind]
         plan = read_json(subset_dir / PLAN_FILE)
         if plan is None:
-            utts = plan_subset(kind, groups[kind], by_kind[kind], SPEEDS[kind], seed,
-                               weights if kind == "train" else {})
+            try:
+                utts = plan_subset(kind, groups[kind], by_kind[kind], SPEEDS[kind], seed,
+                                   weights if kind == "train" else {})
+            except ValueError as e:
+                raise SystemExit(f"error: --engine-weights {weights}: {e}") from None
             plan = {"config": config, "utterances": utts}
             atomic.write_text(subset_dir / PLAN_FILE, json.dumps(plan) + "\n")
         utts = plan["utterances"]
