@@ -3,7 +3,9 @@
 # and calls it; every option below can be overridden as --name value (or --name-with-dashes).
 #
 # Stages (--stage N --stop_stage M). Each logs a header and writes atomically; a rerun skips
-# work whose outputs are complete and resumes training from checkpoint_last.pt.
+# work whose outputs are complete and were made with the same options (stages 2-4 record them;
+# other options redo features/vocabulary, and stop training with a message), and resumes
+# training from checkpoint_last.pt.
 #   1 data     download the corpus if --corpus_download says so; check the subset folders
 #   2 fbank    80-dim log-mel fbank in stored zips + SUBSET.tsv manifests -> DUMPDIR
 #   3 vocab    SentencePiece model + fairseq dict, global CMVN, config.yaml -> DUMPDIR
@@ -108,23 +110,45 @@ if run_stage 1 "data ($corpus_root: $all_subsets)"; then
 fi
 
 # ---- 2 fbank ---------------------------------------------------------------------------
+# $dumpdir/.fbank_options and .vocab_options hold the options stages 2 and 3 ran with: other
+# options redo them (--overwrite) instead of keeping features or a vocabulary made differently.
 if run_stage 2 "fbank ($n_mels-dim features and manifests -> $dumpdir, nj=$nj)"; then
+    sig_fbank="corpus_root=$corpus_root sample_rate=$sample_rate n_mels=$n_mels max_utts=$max_utts max_skip_ratio=$max_skip_ratio"
+    overwrite=()
+    if [ -f "$dumpdir/.fbank_options" ] && ! stage_done "$dumpdir/.fbank_options" "$sig_fbank"; then
+        overwrite=(--overwrite); rm -f "$dumpdir/.fbank_options"
+    fi
     # shellcheck disable=SC2086
     "$python" -m sigma_plugin.asr.prep_fbank --root "$corpus_root" --subsets $all_subsets \
         --out-dir "$dumpdir" --nj "$nj" --sample-rate "$sample_rate" --n-mels "$n_mels" \
-        --max-skip-ratio "$max_skip_ratio" --max-utts "$max_utts"
+        --max-skip-ratio "$max_skip_ratio" --max-utts "$max_utts" "${overwrite[@]}"
+    mark_done "$dumpdir/.fbank_options" "$sig_fbank"
 fi
 
 # ---- 3 vocab ---------------------------------------------------------------------------
 if run_stage 3 "vocab (SentencePiece $vocab_type, CMVN, config.yaml -> $dumpdir)"; then
+    sig_vocab="$(marker_of "$dumpdir/.fbank_options") | train_subsets=$train_subsets vocab_type=$vocab_type vocab_size=$vocab_size specaugment=$specaugment"
+    overwrite=()
+    if [ -f "$dumpdir/config.yaml" ] && ! stage_done "$dumpdir/.vocab_options" "$sig_vocab"; then
+        overwrite=(--overwrite); rm -f "$dumpdir/.vocab_options"
+    fi
     # shellcheck disable=SC2086
     "$python" -m sigma_plugin.asr.prep_vocab --data-dir "$dumpdir" --train-subsets $train_subsets \
-        --vocab-type "$vocab_type" --vocab-size "$vocab_size" --specaugment "$specaugment" --n-mels "$n_mels"
+        --vocab-type "$vocab_type" --vocab-size "$vocab_size" --specaugment "$specaugment" --n-mels "$n_mels" \
+        "${overwrite[@]}"
+    mark_done "$dumpdir/.vocab_options" "$sig_vocab"
 fi
 
 # ---- 4 train ---------------------------------------------------------------------------
+# A run is never continued on other data or with other options (fairseq would resume
+# checkpoint_last.pt under them).
 if run_stage 4 "train ($tag)"; then
     need_config 4
+    sig_train="$(marker_of "$dumpdir/.vocab_options") | train_config=$(sha256sum < "$train_config" | cut -c1-16) train_args=$train_args valid_subsets=$valid_subsets"
+    for marker in "$exp/.train_options" "$exp/.train_done"; do
+        [ ! -s "$marker" ] || [ "$(cat "$marker")" = "$sig_train" ] || die "$exp was trained with other data or \
+options (was: $(cat "$marker"); now: $sig_train): train under another --tag, or remove $exp to start over"
+    done
     if [ -f "$exp/.train_done" ]; then log "$exp: training finished earlier; skipping"; else
         mapfile -t conf_flags < <("$python" -m sigma_plugin.recipe.conf "$train_config" --check "$dumpdir")
         [ "${#conf_flags[@]}" -gt 0 ] || die "$train_config gave no fairseq-train flags (see the message above)"
@@ -133,6 +157,7 @@ if run_stage 4 "train ($tag)"; then
         dev=$(device_flags "$python" "$use_gpu")
         mkdir -p "$exp"
         cp "$train_config" "$exp/train_config.yaml"
+        mark_done "$exp/.train_options" "$sig_train"
         log "fairseq-train ${conf_flags[*]} ${extra[*]} $dev (log: $exp/train.log; resumes from $exp/checkpoint_last.pt)"
         # shellcheck disable=SC2086
         "$bindir/fairseq-train" "$dumpdir" --user-dir "$plugin_dir" "${conf_flags[@]}" "${extra[@]}" $dev \
@@ -140,7 +165,7 @@ if run_stage 4 "train ($tag)"; then
             --required-batch-size-multiple 1 --log-format json --save-dir "$exp" --tensorboard-logdir "$exp/tensorboard" \
             2>&1 | tee -a "$exp/train.log" || die "fairseq-train failed; see $exp/train.log"
         [ -f "$exp/checkpoint_last.pt" ] || die "training wrote no checkpoint; see $exp/train.log"
-        touch "$exp/.train_done"
+        mark_done "$exp/.train_done" "$sig_train"
     fi
 fi
 

@@ -154,7 +154,7 @@ if run_stage 5 "train ($tag)"; then
     need_config 5
     sig_train=$(train_signature)
     for marker in "$exp/.train_options" "$exp/.train_done"; do
-        [ ! -f "$marker" ] || [ "$(cat "$marker")" = "$sig_train" ] || die "$exp was trained with other data or \
+        [ ! -s "$marker" ] || [ "$(cat "$marker")" = "$sig_train" ] || die "$exp was trained with other data or \
 options (was: $(cat "$marker"); now: $sig_train): train under another --tag, or remove $exp to start over"
     done
     if [ -f "$exp/.train_done" ]; then log "$exp: training finished earlier; skipping"; else

@@ -56,6 +56,14 @@ def test_tiny_recipe_all_stages_then_resume(tts_root, tmp_path):
     assert "train-tts.tsv exists, skipping" in again.stderr and "config.yaml exists, skipping" in again.stderr
     assert "training finished earlier; skipping" in again.stderr and "checkpoint_avg.pt is up to date" in again.stderr
 
+    # other options: features and vocabulary redone, training refused (it would resume on other data)
+    changed = run_recipe(tts_root, tmp_path, "--stage", "2", "--stop_stage", "4", "--max_utts", "6")
+    assert changed.returncode != 0 and "Traceback" not in changed.stderr
+    assert ".fbank_options was made with other options; redoing" in changed.stderr
+    assert ".vocab_options was made with other options; redoing" in changed.stderr
+    assert "was trained with other data or options" in changed.stderr
+    assert len((tmp_path / "dump" / "dev-tts.tsv").read_text().splitlines()) == 7
+
 
 def test_recipe_rejects_unknown_option_and_bad_train_subset(tts_root, tmp_path):
     res = run_recipe(tts_root, tmp_path, "--stage_typo", "3")
