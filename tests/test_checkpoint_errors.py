@@ -70,10 +70,14 @@ def test_tools_refuse_a_malicious_checkpoint_in_one_line(tool, malicious, tmp_pa
     assert not os.path.exists("/tmp/this-file-is-never-created-by-a-load")
 
 
-def test_tools_name_a_truncated_checkpoint(truncated, capsys):
+def test_tools_name_a_truncated_checkpoint_and_a_junk_file(truncated, tmp_path, capsys):
     assert inspect_main([str(truncated)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "is truncated or damaged" in err
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    assert inspect_main([str(tmp_path / "junk.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not a torch checkpoint" in err and "run code" not in err
 
 
 def test_export_of_a_stock_checkpoint_says_so(tiny, tmp_path, capsys):

@@ -13,7 +13,7 @@ def refused_by_weights_only(exc: BaseException) -> bool:
 def load_error_reason(exc: BaseException) -> str:
     """Why a checkpoint could not be loaded, as a phrase that follows the file's name."""
     msg = str(exc)
-    if refused_by_weights_only(exc):
+    if refused_by_weights_only(exc) and ("GLOBAL" in msg or "allowed global" in msg or "Unsupported class" in msg):
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", msg)
         what = f" (it asks for {found.group(1)})" if found else ""
         return (f"holds objects that would run code when unpickled{what}; it was not loaded "
@@ -22,6 +22,6 @@ def load_error_reason(exc: BaseException) -> str:
                                                            "failed reading zip archive", "unexpected EOF")):
         return "is truncated or damaged (not a complete torch checkpoint)"
     if isinstance(exc, pickle.UnpicklingError) or "invalid load key" in msg:
-        return "is not a torch checkpoint"
+        return "is not a torch checkpoint (unreadable pickle data)"
     first = msg.strip().splitlines()[0] if msg.strip() else ""
     return f"cannot be read as a torch checkpoint ({type(exc).__name__}{': ' + first if first else ''})"
