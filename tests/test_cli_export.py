@@ -25,6 +25,8 @@ def exported(tiny, tmp_path_factory):
 
 @torch.no_grad()
 def test_fold_equals_remove_sigma_reparam(tiny):
+    import sigma_plugin
+    sigma_plugin.register()  # imported before fairseq here: the models and the checkpoint allowlist
     from fairseq import checkpoint_utils
     state = checkpoint_utils.load_checkpoint_to_cpu(str(tiny.checkpoint))
     models, _ = checkpoint_utils.load_model_ensemble([str(tiny.checkpoint)], arg_overrides={"data": str(tiny.data)})

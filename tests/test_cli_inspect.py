@@ -18,6 +18,8 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(tiny):
+    import sigma_plugin
+    sigma_plugin.register()  # imported before fairseq here: the models and the checkpoint allowlist
     from fairseq import checkpoint_utils
     models, _ = checkpoint_utils.load_model_ensemble([str(tiny.checkpoint)], arg_overrides={"data": str(tiny.data)})
     return models[0].eval()
