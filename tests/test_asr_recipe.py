@@ -99,3 +99,11 @@ def test_librispeech_stage1_downloads_unpacks_and_resumes(tmp_path):
         assert (tmp_path / "db" / s / ".complete").is_file() and not (tmp_path / "db" / f"{s}.tar.gz").exists()
     again = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert again.returncode == 0 and again.stderr.count("already in") == len(subsets)
+
+
+def test_unset_corpus_location_is_named_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TTS_ROOT"}
+    res = subprocess.run(["bash", str(RUN), "--python", sys.executable, "--stop_stage", "1"],
+                         capture_output=True, text=True, env=env)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "TTS_ROOT is not set: set TTS_ROOT=" in res.stderr

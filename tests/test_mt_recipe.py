@@ -163,3 +163,14 @@ def test_shipped_mt_configs_parse(tmp_path):
         flags = to_flags(load_conf(path), str(path))
         check_flags(flags, str(tmp_path), str(path))  # raises RecipeError naming the file
         assert "--arch" in flags
+
+
+def test_unset_corpus_location_is_named_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "L10N_DATA"}
+    res = subprocess.run([str(EGS / "local" / "data.sh"), str(tmp_path), "en", "de"], capture_output=True, text=True,
+                         env=env)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "L10N_DATA is not set" in res.stderr and "L10N_DATA=debian" in res.stderr
+    res = subprocess.run([str(EGS / "local" / "data.sh"), str(tmp_path), "en", "de"], capture_output=True, text=True,
+                         env=dict(env, L10N_DATA=str(tmp_path / "nowhere")))
+    assert res.returncode == 2 and "is not a folder" in res.stderr
