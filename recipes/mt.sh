@@ -221,6 +221,7 @@ if run_stage 8 "score (sacreBLEU BLEU, chrF, raw references)"; then
     need_config 8
     for set in $test_sets; do
         out=$exp/decode_$set
+        [ -f "$datadir/clean/$set.ids" ] || die "$datadir/clean/$set.ids not found: rerun stage 2 (it records which raw lines were kept)"
         "$python" -m sigma_plugin.recipe.score_mt --hyp "$out/hyp.txt" --ref "$datadir/raw/$set.$tgt" \
             --ref-lines "$datadir/clean/$set.ids" --output "$out/results.json" --tokenize "$sacrebleu_tokenize" \
             --name "$tag/$set"
