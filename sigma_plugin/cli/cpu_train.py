@@ -9,7 +9,11 @@ itself, each with an explicit rank:
 
 adding ``--cpu --distributed-backend gloo --distributed-world-size N --distributed-no-spawn
 --distributed-init-method tcp://127.0.0.1:PORT --distributed-rank R --ddp-backend legacy_ddp``.
-Rank 0 logs as usual; the others log to ``cpu_train.rank<R>.log`` in the current directory. If one process fails, the others are stopped and its exit code is returned.
+Rank 0 logs as usual; the others log to ``cpu_train.rank<R>.log`` in the current directory.
+If one process fails, the others are stopped, the launcher says which rank failed, how (exit
+status or signal) and where its log is, and returns its exit status. SIGTERM/SIGINT/SIGHUP sent
+to the launcher are passed on to every worker (no orphans); the launcher then returns 128 + the
+signal number. Workers also get SIGTERM if the launcher itself is killed (Linux).
 """
 import argparse
 import os
@@ -38,6 +42,51 @@ def worker_commands(train_args: List[str], nproc: int, port: int, fairseq_train:
     return [common + ["--distributed-rank", str(rank)] for rank in range(nproc)]
 
 
+def _die_with_parent() -> None:
+    """In the worker, before exec: receive SIGTERM when the launcher dies (Linux prctl)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _how(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"was killed by {name}"
+    return f"exited with status {returncode}"
+
+
+def _exit_status(returncode: int) -> int:
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _stop(procs, grace: float = 30.0) -> None:
+    """SIGTERM every live worker; SIGKILL those still alive after ``grace`` seconds."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _tail(path: str, n: int = 5) -> List[str]:
+    try:
+        with open(path, errors="replace") as f:
+            return [line.rstrip("\n") for line in f.readlines()[-n:]]
+    except OSError:
+        return []
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="sigma-cpu-train", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,24 +104,56 @@ def main(argv: Optional[List[str]] = None) -> int:
         ap.error(f"{', '.join(clash)}: set by sigma-cpu-train; remove them")
     fairseq_train = shutil.which("fairseq-train") or os.path.join(os.path.dirname(sys.executable), "fairseq-train")
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    procs = []
-    for rank, cmd in enumerate(worker_commands(train_args, args.nproc, free_port(), fairseq_train)):
-        out = None if rank == 0 else open(f"cpu_train.rank{rank}.log", "w")
-        procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if out else None))
-    status = 0
-    while any(p.poll() is None for p in procs):
-        failed = [p for p in procs if p.poll() not in (None, 0)]
-        if failed:
-            status = failed[0].returncode
-            for p in procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-            break
-        time.sleep(0.5)
-    for p in procs:
-        p.wait()
-        status = status or p.returncode
-    return status
+    procs, logs = [], []
+    received = []
+
+    def forward(signum, frame):
+        received.append(signum)
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signum)
+
+    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {s: signal.signal(s, forward) for s in handled}
+    try:
+        for rank, cmd in enumerate(worker_commands(train_args, args.nproc, free_port(), fairseq_train)):
+            log = None if rank == 0 else os.path.abspath(f"cpu_train.rank{rank}.log")
+            out = open(log, "w") if log else None
+            procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
+                                          preexec_fn=_die_with_parent))
+            logs.append(log)
+            if out:
+                out.close()
+        print("sigma-cpu-train: " + ", ".join(
+            f"rank {r} pid {p.pid}" + (f" (log {logs[r]})" if logs[r] else "") for r, p in enumerate(procs)),
+            file=sys.stderr, flush=True)
+        failed = None
+        while any(p.poll() is None for p in procs) and not received:
+            failed = next((r for r, p in enumerate(procs) if p.poll() not in (None, 0)), None)
+            if failed is not None:
+                break
+            time.sleep(0.2)
+        if received:
+            _stop(procs)
+            name = signal.Signals(received[0]).name
+            print(f"sigma-cpu-train: {name} received: passed on to the workers, all stopped", file=sys.stderr)
+            return 128 + received[0]
+        if failed is None:
+            failed = next((r for r, p in enumerate(procs) if p.wait() != 0), None)
+        if failed is None:
+            return 0
+        code = procs[failed].returncode
+        _stop(procs)
+        where = f"its log: {logs[failed]}" if logs[failed] else "its output is above (rank 0 logs to this terminal)"
+        print(f"sigma-cpu-train: rank {failed} (pid {procs[failed].pid}) {_how(code)}; the other workers were "
+              f"stopped; {where}", file=sys.stderr)
+        for line in _tail(logs[failed]) if logs[failed] else []:
+            print(f"  rank {failed}| {line}", file=sys.stderr)
+        return _exit_status(code)
+    finally:
+        _stop(procs, grace=5.0)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 if __name__ == "__main__":
