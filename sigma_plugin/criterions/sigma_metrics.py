@@ -19,9 +19,10 @@ from typing import Dict, List, Optional
 import torch
 
 from fairseq.logging import metrics
+from omegaconf import II
 
 from sigma_plugin.nn import AttentionProbe, sigma_reparam_modules
-from sigma_plugin.models.sigma_options import SigmaOptionError, attention_modules
+from sigma_plugin.models.sigma_options import SigmaOptionError, attention_modules, check_precision_flags
 
 KINDS = ("enc_self", "dec_self", "dec_cross")
 _LAYER_RE = re.compile(r"^(encoder|decoder)\.layers\.(\d+)\.")
@@ -61,6 +62,13 @@ class SigmaLoggingConfig:
     sigma_entropy_alarm_dir: str = field(
         default=".", metadata={"help": "where --sigma-entropy-alarm-stop saves the model (default: the "
                                        "current directory; pass your --save-dir)"})
+    # fairseq's own precision flags, read to refuse fp16/bf16/AMP training on CPU at start-up
+    cpu: bool = II("common.cpu")
+    fp16: bool = II("common.fp16")
+    bf16: bool = II("common.bf16")
+    memory_efficient_fp16: bool = II("common.memory_efficient_fp16")
+    memory_efficient_bf16: bool = II("common.memory_efficient_bf16")
+    amp: bool = II("common.amp")
 
 
 class EntropyCollapse(SystemExit):
@@ -94,6 +102,8 @@ class SigmaMetrics:
 
     @classmethod
     def from_cfg(cls, cfg) -> "SigmaMetrics":
+        # unresolved interpolations (a config built outside fairseq-train) count as off
+        check_precision_flags(cfg, resolved_only=True)
         return cls(cfg.sigma_log_interval, per_layer=not cfg.sigma_log_summary_only,
                    alarm=cfg.sigma_entropy_alarm, alarm_fraction=cfg.sigma_entropy_alarm_fraction,
                    alarm_stop=cfg.sigma_entropy_alarm_stop, alarm_dir=cfg.sigma_entropy_alarm_dir)

@@ -37,10 +37,15 @@ class SigmaOptionError(ValueError):
 _LOW_PRECISION_FLAGS = ("memory_efficient_bf16", "memory_efficient_fp16", "bf16", "fp16", "amp")
 
 
-def check_precision_flags(args) -> None:
-    """fairseq's fp16/bf16/AMP training needs CUDA: refuse it on CPU at start-up."""
-    on_cpu = getattr(args, "cpu", False) or not torch.cuda.is_available()
-    used = [f for f in _LOW_PRECISION_FLAGS if getattr(args, f, False)]
+def check_precision_flags(args, resolved_only: bool = False) -> None:
+    """fairseq's fp16/bf16/AMP training needs CUDA: refuse it on CPU at start-up. Called by the
+    sigma criteria (training only: a checkpoint trained with --fp16 on a GPU still loads for
+    decoding on a CPU)."""
+    def flag(name):
+        value = getattr(args, name, False)
+        return value is True if resolved_only else bool(value)
+    on_cpu = flag("cpu") or not torch.cuda.is_available()
+    used = [f for f in _LOW_PRECISION_FLAGS if flag(f)]
     if on_cpu and used:
         flag = "--" + used[0].replace("_", "-")
         where = "with --cpu" if getattr(args, "cpu", False) else "without a CUDA GPU"
@@ -119,7 +124,6 @@ def prepare_sigma_args(args) -> None:
 
 
 def _check_sigma_args(args) -> None:
-    check_precision_flags(args)
     if str(args.sigma_reparam) not in ("all", "attention", "none"):
         raise ValueError(f"--sigma-reparam must be all, attention or none, got {args.sigma_reparam!r}")
     if str(args.sigma_layernorm) not in ("post", "pre", "none"):
