@@ -37,12 +37,25 @@ def test_lars_zero_weight_uses_plain_step_and_bad_args():
 
 
 def test_lars_in_fairseq_train(tmp_path):
-    from _toy_mt import binarize, run, train_args, write_toy_corpus
+    """One fairseq update with --optimizer lars moves every matrix by exactly lr·η·‖W‖ (LARS's
+    trust ratio η‖W‖/‖g + wd·W‖ times the step), whatever its gradient."""
+    import sigma_plugin
+    from _toy_mt import binarize, build_model, run, train_args, write_toy_corpus
     write_toy_corpus(tmp_path, n_train=100, n_valid=10)
-    args = train_args(binarize(tmp_path), tmp_path / "ckpt", max_update=3)
-    i = args.index("sgd")
-    args[i] = "lars"
-    args += ["--lars-trust-coefficient", "0.01", "--weight-decay", "0.0001", "--no-save"]
-    res = run(args)
-    out = res.stdout + res.stderr
-    assert "'_name': 'lars'" in out and '"train_num_updates": "3"' in out
+    data = binarize(tmp_path)
+    args = train_args(data, tmp_path / "ckpt", max_update=1)
+    args[args.index("sgd")] = "lars"
+    args[args.index("--momentum") + 1] = "0.9"
+    args += ["--lars-trust-coefficient", "0.01", "--weight-decay", "0.0001"]
+    out = run(args)
+    assert "'_name': 'lars'" in out.stdout + out.stderr
+    sigma_plugin.register()
+    after = torch.load(str(tmp_path / "ckpt" / "checkpoint_last.pt"), weights_only=True)["model"]
+    _, model, _ = build_model(data, "--seed", "1")  # the initial weights of that run
+    before = model.state_dict()
+    lr, eta = 0.1, 0.01
+    matrices = [k for k, v in before.items() if v.dim() >= 2 and v.dtype.is_floating_point]
+    assert len(matrices) > 30
+    for k in matrices:
+        step = (after[k] - before[k]).norm() / before[k].norm()
+        assert step.item() == pytest.approx(lr * eta, rel=1e-3), k
