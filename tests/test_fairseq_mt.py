@@ -44,9 +44,11 @@ def test_train_then_generate_loads_with_weights_only(toy_bin, tmp_path):
     def refuse(*args, **kwargs):
         raise AssertionError("SVD called while loading a checkpoint")
     saved = torch.load(str(ckpt), weights_only=True)["model"]
+    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
     with pytest.MonkeyPatch.context() as mp:
         for mod, name in ((torch.linalg, "svd"), (torch.linalg, "svdvals"), (torch, "svd"), (torch, "svd_lowrank")):
             mp.setattr(mod, name, refuse)
+        mp.setattr(_SigmaReparam, "_initialise", refuse)  # nor the power-iteration initialisation
         models, _ = checkpoint_utils.load_model_ensemble([str(ckpt)])
     loaded = dict(models[0].state_dict())
     assert all(torch.equal(loaded[k], v) for k, v in saved.items() if k.endswith(".u"))
@@ -211,3 +213,21 @@ def test_model_with_fp16_training_args_still_builds_on_cpu(toy_bin):
     a GPU) still builds on a CPU, for fairseq-generate."""
     _, model, args = build_model(toy_bin, "--fp16")
     assert args.fp16 and len(list(sigma_reparam_modules(model))) == 32
+
+
+def test_decoder_cache_with_positional_incremental_state(toy_bin, monkeypatch):
+    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
+    _, model, _ = build_model(toy_bin, "--seed", "2")
+    model.eval()
+    calls = []
+    real = _SigmaReparam._sigma
+    monkeypatch.setattr(_SigmaReparam, "_sigma", lambda self, *a, **k: (calls.append(id(self)), real(self, *a, **k))[1])
+    src, prev = torch.randint(4, 40, (2, 5)), torch.randint(4, 40, (2, 4))
+    with torch.no_grad():
+        enc = model.encoder(src, torch.tensor([5, 5]))
+        calls.clear()
+        state = {}
+        outs = [model.decoder(prev[:, :t], enc, state)[0] for t in range(1, 5)]
+        assert len(calls) == len(list(sigma_reparam_modules(model.decoder))) == len(set(calls))
+        full = model.decoder(prev, enc)[0]  # no incremental state: recomputed, the same numbers
+    torch.testing.assert_close(torch.cat(outs, 1), full, rtol=1e-4, atol=1e-4)

@@ -81,6 +81,34 @@ def test_registration_and_loading_do_no_svd(monkeypatch):
     assert torch.equal(get_sigma_reparam(fresh[2]).u, get_sigma_reparam(model[2]).u)
 
 
+def test_deferred_initialisation_is_skipped_by_loading_and_done_at_first_use(monkeypatch):
+    from sigma_plugin.nn import deferred_sigma_init
+    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
+    torch.manual_seed(0)
+    trained = sigma_reparam(nn.Linear(32, 24))
+    trained.train()
+    trained(torch.randn(3, 32))
+    state = trained.state_dict()
+    real = _SigmaReparam._initialise
+    calls = []
+    monkeypatch.setattr(_SigmaReparam, "_initialise", lambda self, w: (calls.append(1), real(self, w))[1])
+    with deferred_sigma_init():
+        loaded = sigma_reparam(nn.Linear(32, 24))
+        fresh = sigma_reparam(nn.Linear(32, 24))
+        saved_first = sigma_reparam(nn.Linear(32, 24))
+    assert calls == []  # nothing computed at build
+    loaded.load_state_dict(state)
+    trained.eval(), loaded.eval()
+    x = torch.randn(4, 32)
+    assert torch.equal(loaded(x), trained(x)) and calls == []  # u and γ from the state: never initialised
+    w0 = fresh.parametrizations.weight.original.detach().clone()
+    fresh.eval()
+    torch.testing.assert_close(fresh.weight, w0, rtol=1e-5, atol=1e-6)  # initialised at first use: γ₀ = σ₀
+    assert len(calls) == 1
+    sd = saved_first.state_dict()  # saved before any use: initialised first, never the placeholder
+    assert len(calls) == 2 and sd["parametrizations.weight.0.gamma"] != 1.0
+
+
 def test_initial_u_leaves_the_global_rng_alone():
     torch.manual_seed(5)
     sigma_reparam(nn.Linear(30, 20))

@@ -6,9 +6,10 @@ Shared by every sigma_* model (MT and ASR): the fairseq model classes call
 """
 
 import fnmatch
+import inspect
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.dataclass.utils import gen_parser_from_dataclass
 
 from sigma_plugin.nn import (apply_sigma_reparam, broadcast_sigma_state, cached_sigma_weights,
-                             is_probeable_attention)
+                             deferred_sigma_init, is_probeable_attention)
 from sigma_plugin.nn.sigma_reparam import SUPPORTED_TYPES, validate_gamma_init
 
 SIGMA_REPARAM_CHOICES = ChoiceEnum(["all", "attention", "none"])
@@ -304,15 +305,30 @@ class _DecodingCache:
     reuse it. Outside that, W_hat is recomputed on every eval forward and can never be stale."""
     _CACHE_KEY = "sigma_plugin.weight_cache"
 
-    def forward(self, *args, incremental_state=None, **kwargs):
-        if incremental_state is None or self.training or torch.is_grad_enabled():
-            return super().forward(*args, incremental_state=incremental_state, **kwargs)
+    def forward(self, *args, **kwargs):
+        state = kwargs.get("incremental_state")
+        if state is None:
+            position = _incremental_state_position(type(self))
+            if position is not None and len(args) > position:
+                state = args[position]
+        if state is None or self.training or torch.is_grad_enabled():
+            return super().forward(*args, **kwargs)
         # The token lives in (and dies with) this decoding's incremental_state.
-        token = incremental_state.setdefault(self._CACHE_KEY, {})
+        token = state.setdefault(self._CACHE_KEY, {})
         with cached_sigma_weights(token):
-            return super().forward(*args, incremental_state=incremental_state, **kwargs)
+            return super().forward(*args, **kwargs)
 
 
+def _incremental_state_position(cls: type):
+    """Index of ``incremental_state`` among the positional arguments of the decoder's forward."""
+    if cls not in _STATE_POSITIONS:
+        parent = next(c for c in cls.__mro__[1:] if c is not _DecodingCache and "forward" in vars(c))
+        names = list(inspect.signature(parent.forward).parameters)[1:]  # without self
+        _STATE_POSITIONS[cls] = names.index("incremental_state") if "incremental_state" in names else None
+    return _STATE_POSITIONS[cls]
+
+
+_STATE_POSITIONS: Dict[type, Optional[int]] = {}
 _DECODING_CACHE_CLASSES: Dict[type, type] = {}
 
 
@@ -356,3 +372,24 @@ class RecordsUpdates:
     def set_num_updates(self, num_updates):
         self.num_updates = num_updates
         super().set_num_updates(num_updates)
+
+
+def _defer_init_while_loading_checkpoints() -> None:
+    """fairseq-generate & co. build each model and load its checkpoint right away
+    (checkpoint_utils.load_model_ensemble_and_task): build with σReparam's initialisation
+    deferred, so that loading takes u and γ from the checkpoint without computing them first."""
+    from fairseq import checkpoint_utils
+    real = checkpoint_utils.load_model_ensemble_and_task
+    if getattr(real, "_sigma_plugin", False):
+        return
+
+    def load_model_ensemble_and_task(*args, **kwargs):
+        with deferred_sigma_init():
+            return real(*args, **kwargs)
+
+    load_model_ensemble_and_task._sigma_plugin = True
+    load_model_ensemble_and_task.__doc__ = real.__doc__
+    checkpoint_utils.load_model_ensemble_and_task = load_model_ensemble_and_task
+
+
+_defer_init_while_loading_checkpoints()

@@ -3,14 +3,14 @@ from .entropy import attention_entropy, entropy_lower_bound, max_entropy
 from .probe import (AttentionProbe, AttentionRecord, attention_probs, is_probeable_attention,
                     qk_spectral_norm)
 from .sigma_reparam import (SUPPORTED_TYPES, apply_sigma_reparam, broadcast_sigma_state,
-                            cached_sigma_weights, frozen_power_iteration, get_sigma_reparam,
-                            is_sigma_reparametrized, remove_sigma_reparam, sigma_reparam,
-                            sigma_reparam_modules)
+                            cached_sigma_weights, deferred_sigma_init, frozen_power_iteration,
+                            get_sigma_reparam, is_sigma_reparametrized, remove_sigma_reparam,
+                            sigma_reparam, sigma_reparam_modules)
 
 __all__ = [
     "attention_entropy", "entropy_lower_bound", "max_entropy",
     "AttentionProbe", "AttentionRecord", "attention_probs", "is_probeable_attention", "qk_spectral_norm",
     "SUPPORTED_TYPES", "apply_sigma_reparam", "broadcast_sigma_state", "cached_sigma_weights",
-    "frozen_power_iteration", "get_sigma_reparam", "is_sigma_reparametrized",
+    "deferred_sigma_init", "frozen_power_iteration", "get_sigma_reparam", "is_sigma_reparametrized",
     "remove_sigma_reparam", "sigma_reparam", "sigma_reparam_modules",
 ]

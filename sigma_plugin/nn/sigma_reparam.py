@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import math
+import weakref
 from typing import Iterable, List, Optional, Sequence, Union
 
 import torch
@@ -36,6 +37,22 @@ INIT_POWER_ITERATIONS = 15
 _SCOPE = None
 # True inside ``frozen_power_iteration``: training-mode reads do not advance u.
 _FROZEN = False
+# True inside ``deferred_sigma_init``: u and γ₀ are computed at first use, unless loaded before.
+_DEFER = False
+
+
+@contextlib.contextmanager
+def deferred_sigma_init():
+    """σReparam registered inside this block postpones its initialisation (the power iteration
+    for u, σ₀ and γ₀) to the first forward; a ``load_state_dict`` that brings u and γ first
+    makes it unnecessary. For building a model whose state is loaded right afterwards (a
+    checkpoint): nothing reads γ before the load."""
+    global _DEFER
+    previous, _DEFER = _DEFER, True
+    try:
+        yield
+    finally:
+        _DEFER = previous
 
 
 @contextlib.contextmanager
@@ -95,25 +112,60 @@ class _SigmaReparam(nn.Module):
             raise ValueError(f"n_power_iterations must be an integer >= 1, got {n_power_iterations!r}")
         if weight.dim() < 2:
             raise ValueError(f"σReparam needs a weight with >= 2 dims, got shape {tuple(weight.shape)}")
-        w2d = weight.detach().flatten(1).to(_compute_dtype(weight.dtype))
-        if not torch.isfinite(w2d).all():
-            raise ValueError("σReparam: the weight contains non-finite values (nan/inf); "
-                             "cannot estimate its spectral norm")
+        _gamma_value(gamma_init, 1.0)  # validate before any work
         self.n_power_iterations = n_power_iterations
         self.eps = eps
-        with torch.no_grad(), _fp32_region(w2d.device):
-            u = _start_vector(w2d.shape[1]).to(device=w2d.device, dtype=w2d.dtype)
-            for _ in range(INIT_POWER_ITERATIONS):
-                u = F.normalize(torch.mv(w2d.t(), F.normalize(torch.mv(w2d, u), dim=0, eps=eps)), dim=0, eps=eps)
         # u is kept in fp32 even when the model is cast to fp16/bf16 (see _apply).
-        self.register_buffer("u", u)
-        with _fp32_region(w2d.device):
-            sigma0 = float(self._sigma(w2d, self.u, update=False))
-        self.sigma0 = sigma0
-        self.gamma = nn.Parameter(torch.tensor(_gamma_value(gamma_init, sigma0), dtype=torch.float32))
-        self.last_sigma = torch.tensor(sigma0)  # detached, for logging (no host sync in forward)
+        self.register_buffer("u", _start_vector(weight.shape[1:].numel()).to(
+            device=weight.device, dtype=_compute_dtype(weight.dtype)))
+        self.gamma = nn.Parameter(torch.ones((), dtype=torch.float32, device=weight.device))
+        self.sigma0 = float("nan")
+        self.last_sigma = torch.tensor(float("nan"))  # detached, for logging (no host sync in forward)
         # (scope, W, versions, W_hat): reused only inside a cached_sigma_weights() scope.
         self._eval_cache = None
+        self._pending_gamma_init = gamma_init
+        if not _DEFER:
+            self._initialise(weight)
+
+    @torch.no_grad()
+    def _initialise(self, weight: torch.Tensor) -> None:
+        """u from INIT_POWER_ITERATIONS steps, σ₀ as eval computes it, γ₀ from gamma_init."""
+        w2d = weight.detach().flatten(1).to(_compute_dtype(weight.dtype))
+        # a sum is much cheaper than isfinite() and finite for finite weights (barring overflow)
+        if not torch.isfinite(w2d.sum()) and not torch.isfinite(w2d).all():
+            raise ValueError("σReparam: the weight contains non-finite values (nan/inf); "
+                             "cannot estimate its spectral norm")
+        eps = self.eps
+        with _fp32_region(w2d.device):
+            u = self.u.to(w2d.dtype)
+            for _ in range(INIT_POWER_ITERATIONS):
+                v = torch.mv(w2d, u)
+                v = v / torch.linalg.vector_norm(v).clamp_min(eps)
+                u = torch.mv(w2d.t(), v)
+                u = u / torch.linalg.vector_norm(u).clamp_min(eps)
+            self.u.copy_(u)
+            sigma0 = float(self._sigma(w2d, self.u.to(w2d.dtype), update=False))
+        self.sigma0 = sigma0
+        self.gamma.fill_(_gamma_value(self._pending_gamma_init, sigma0))
+        self.last_sigma = torch.tensor(sigma0)
+        self._pending_gamma_init = None
+        self.__dict__.pop("_weight_ref", None)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        weight = self._weight() if self._pending_gamma_init is not None else None
+        if weight is not None:
+            self._initialise(weight)  # deferred and never used nor loaded: initialise now
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+
+    def _weight(self):
+        ref = getattr(self, "_weight_ref", None)
+        return ref() if ref is not None else None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if prefix + "u" in state_dict and prefix + "gamma" in state_dict:
+            self._pending_gamma_init = None  # u and γ come from the state: no initialisation
+            self.__dict__.pop("_weight_ref", None)
 
     def _sigma(self, w2d: torch.Tensor, u: torch.Tensor, update: bool) -> torch.Tensor:
         steps = self.n_power_iterations if update else 1
@@ -127,6 +179,8 @@ class _SigmaReparam(nn.Module):
         return torch.dot(v, torch.mv(w2d, u))
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        if self._pending_gamma_init is not None:
+            self._initialise(weight)
         scope = _SCOPE
         use_cache = scope is not None and not self.training and not torch.is_grad_enabled()
         if use_cache:
@@ -208,8 +262,10 @@ def sigma_reparam(module: nn.Module, gamma_init: GammaInit = "sigma0",
     if is_sigma_reparametrized(module, name):
         raise ValueError(f"{type(module).__name__}.{name} already has σReparam")
     weight = getattr(module, name)
-    parametrize.register_parametrization(
-        module, name, _SigmaReparam(weight, gamma_init, n_power_iterations), unsafe=True)
+    p = _SigmaReparam(weight, gamma_init, n_power_iterations)
+    parametrize.register_parametrization(module, name, p, unsafe=True)
+    if p._pending_gamma_init is not None:  # deferred: the raw weight, should state_dict() come first
+        p._weight_ref = weakref.ref(module.parametrizations[name].original)
     return module
 
 
