@@ -52,11 +52,25 @@ def prepare(root: Path, out: Path, vocab_type: str = "char") -> Path:
     return out
 
 
+def write_speakers(subset_dir: Path, names: Dict[str, str]) -> Path:
+    """SPEAKERS.txt as the speech corpus builder writes it (speaker id -> voice name)."""
+    lines = [";ID    |SEX| SUBSET          |MINUTES| NAME"]
+    lines += [f"{spk:<6}| F | {Path(subset_dir).name:<16}|   0.10| {name}" for spk, name in sorted(names.items())]
+    path = Path(subset_dir) / "SPEAKERS.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def write_recipe_corpus(root: Path, subsets: Dict[str, int]) -> Path:
-    """Subsets of tone "speech" (subset name -> utterances), two speakers each, for the recipe
-    tests: root/SUBSET/SPK/CHAPTER/*.flac + .trans.txt."""
+    """Subsets of tone "speech" (subset name -> utterances), two speakers each (voices
+    tone:low and tone:high in SPEAKERS.txt), for the recipe tests:
+    root/SUBSET/SPK/CHAPTER/*.flac + .trans.txt."""
     for k, (subset, n) in enumerate(sorted(subsets.items())):
-        for s, spk in enumerate((f"{k + 1}1", f"{k + 1}2")):
+        names = {}
+        for s, (spk, voice) in enumerate(((f"{k + 1}1", "tone:low"), (f"{k + 1}2", "tone:high"))):
             nums = range(s, n, 2)
             write_chapter(Path(root) / subset, spk, "7", {f"{i:04d}": sentence(i) for i in nums})
+            names[spk] = voice
+        write_speakers(Path(root) / subset, names)
     return Path(root)
