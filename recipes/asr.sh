@@ -8,11 +8,14 @@
 # training from checkpoint_last.pt.
 #   1 data     download the corpus if --corpus_download says so; check the subset folders
 #   2 fbank    80-dim log-mel fbank in stored zips + SUBSET.tsv manifests -> DUMPDIR
+#              (training subsets optionally speed-perturbed and noised: --speed_perturb, --noise_snr)
 #   3 vocab    SentencePiece model + fairseq dict, global CMVN, config.yaml -> DUMPDIR
 #   4 train    fairseq-train with the flags of --train_config (yaml) -> EXPDIR/TAG
 #   5 average  average the last --n_average checkpoints -> EXPDIR/TAG/checkpoint_avg.pt
-#   6 decode   beam search (fairseq-generate) or greedy CTC, per subset -> EXPDIR/TAG/decode_*/SUBSET
-#   7 score    WER/CER (jiwer) per subset -> EXPDIR/TAG/decode_*/RESULTS.tsv, printed
+#   6 decode   beam search (fairseq-generate), greedy CTC and/or CTC prefix beam search, per subset
+#              -> EXPDIR/TAG/decode_*/SUBSET
+#   7 score    WER/CER (jiwer) per subset and per voice (SPEAKERS.txt) -> EXPDIR/TAG/decode_*/RESULTS.tsv,
+#              printed (one row per decoding method and subset)
 #   8 plot     sigma-plot of the training log (loss, attention entropy, σ/γ) -> EXPDIR/TAG/plots
 set -euo pipefail
 
@@ -40,22 +43,25 @@ sample_rate=16000      # required sample rate of the audio
 n_mels=80              # filterbank channels
 max_utts=0             # >0: keep this many evenly spaced utterances per subset (quick runs)
 max_skip_ratio=0.05    # fail if a larger fraction of a subset has to be skipped
+speed_perturb=1.0      # training subsets: speed factors, one copy each (e.g. "0.9 1.0 1.1"; 1.0 = none)
+noise_snr=             # training subsets: LOW,HIGH dB: add noise at a random SNR (empty = none)
 vocab_type=unigram     # unigram | bpe | char
 vocab_size=256         # SentencePiece pieces (ignored for char)
-specaugment=none       # none | lb | ld | sm | ss (fairseq's SpecAugment policies, training only)
+specaugment=ss         # none | lb | ld | sm | ss (fairseq's SpecAugment policies, training only)
 train_config=          # yaml of fairseq-train options (required for stages 4-8)
 train_args=            # extra fairseq-train flags, after the config's (e.g. "--max-update 100")
 use_gpu=auto           # auto | true | false (false adds --cpu); all visible GPUs are used by fairseq
 n_average=5            # average the last N checkpoints; 0 = decode checkpoint_best.pt
-decode_method=auto     # auto | beam | ctc_greedy (auto: ctc_greedy for sigma_s2t_ctc archs, else beam)
-beam=5                 # beam size
+decode_method=auto     # auto, or one or more of beam ctc_greedy ctc_beam (auto: "ctc_greedy ctc_beam"
+                       # for sigma_s2t_ctc archs, else beam)
+beam=5                 # beam size (attention beam search and CTC prefix beam search)
 max_len_a=0.2          # beam search: max output length = a * input frames + b
 max_len_b=20
 decode_max_tokens=50000  # input frames per decoding batch
 decode_args=           # extra flags for fairseq-generate / decode_ctc
 
 options=(stage stop_stage python nj corpus_root corpus_download train_subsets valid_subsets
-         test_subsets dumpdir expdir tag sample_rate n_mels max_utts max_skip_ratio vocab_type
+         test_subsets dumpdir expdir tag sample_rate n_mels max_utts max_skip_ratio speed_perturb noise_snr vocab_type
          vocab_size specaugment train_config train_args use_gpu n_average decode_method beam
          max_len_a max_len_b decode_max_tokens decode_args)
 parse_options "$@"
@@ -70,6 +76,18 @@ command -v "$python" >/dev/null || die "--python '$python' not found (run 'make 
 for s in $train_subsets; do
     [[ $s == train* ]] || die "--train_subsets: '$s' must start with 'train' (fairseq's speech_to_text rule)"
 done
+# shellcheck disable=SC2086
+for s in $valid_subsets $test_subsets; do
+    [[ $s != train* ]] || [[ " $train_subsets " == *" $s "* ]] || die "--valid_subsets/--test_subsets: '$s' starts \
+with 'train', so stage 2 would speed-perturb and noise it like training data; rename it"
+done
+# shellcheck disable=SC2206
+sp_factors=($speed_perturb)
+[ "${#sp_factors[@]}" -gt 0 ] || die "--speed_perturb needs at least one factor (1.0: no perturbation)"
+for f in "${sp_factors[@]}"; do
+    [[ $f =~ ^[0-9]*\.?[0-9]+$ ]] || die "--speed_perturb: '$f' is not a factor (e.g. \"0.9 1.0 1.1\")"
+done
+[ -z "$noise_snr" ] || [[ $noise_snr =~ ^-?[0-9.]+,-?[0-9.]+$ ]] || die "--noise_snr must be LOW,HIGH in dB (e.g. 10,30), got '$noise_snr'"
 # shellcheck disable=SC2086
 all_subsets=$(printf '%s\n' $train_subsets $valid_subsets $test_subsets | awk '!seen[$0]++' | tr '\n' ' ')
 export PYTHONPATH=$project_root${PYTHONPATH:+:$PYTHONPATH}
@@ -114,6 +132,11 @@ fi
 # options redo them (--overwrite) instead of keeping features or a vocabulary made differently.
 if run_stage 2 "fbank ($n_mels-dim features and manifests -> $dumpdir, nj=$nj)"; then
     sig_fbank="corpus_root=$corpus_root sample_rate=$sample_rate n_mels=$n_mels max_utts=$max_utts max_skip_ratio=$max_skip_ratio"
+    # augmentation enters the marker only when used, so features made without it stay valid
+    [ "${sp_factors[*]}" = 1.0 ] || sig_fbank+=" speed_perturb=${sp_factors[*]}"
+    [ -z "$noise_snr" ] || sig_fbank+=" noise_snr=$noise_snr"
+    aug=(--speed-perturb "${sp_factors[@]}")
+    [ -z "$noise_snr" ] || aug+=(--noise-snr "$noise_snr")
     overwrite=()
     if [ -f "$dumpdir/.fbank_options" ] && ! stage_done "$dumpdir/.fbank_options" "$sig_fbank"; then
         overwrite=(--overwrite); rm -f "$dumpdir/.fbank_options"
@@ -121,7 +144,8 @@ if run_stage 2 "fbank ($n_mels-dim features and manifests -> $dumpdir, nj=$nj)";
     # shellcheck disable=SC2086
     "$python" -m sigma_plugin.asr.prep_fbank --root "$corpus_root" --subsets $all_subsets \
         --out-dir "$dumpdir" --nj "$nj" --sample-rate "$sample_rate" --n-mels "$n_mels" \
-        --max-skip-ratio "$max_skip_ratio" --max-utts "$max_utts" "${overwrite[@]}"
+        --max-skip-ratio "$max_skip_ratio" --max-utts "$max_utts" "${aug[@]}" "${overwrite[@]}" \
+        || die "feature extraction failed (see the message above)"
     mark_done "$dumpdir/.fbank_options" "$sig_fbank"
 fi
 
@@ -180,51 +204,65 @@ if run_stage 5 "average (last $n_average checkpoints)"; then
 fi
 
 # ---- 6 decode, 7 score -----------------------------------------------------------------
+decode_dirs=()
 if [ "$stop_stage" -ge 6 ] && [ "$stage" -le 7 ]; then
     need_config 6
     if [ "$decode_method" = auto ]; then
-        if [[ $(config_arch) == sigma_s2t_ctc* ]]; then decode_method=ctc_greedy; else decode_method=beam; fi
+        if [[ $(config_arch) == sigma_s2t_ctc* ]]; then decode_method="ctc_greedy ctc_beam"; else decode_method=beam; fi
     fi
-    case "$decode_method" in
-        beam) decode_dir=$exp/decode_$(basename "$decode_ckpt" .pt)_beam$beam ;;
-        ctc_greedy) decode_dir=$exp/decode_$(basename "$decode_ckpt" .pt)_ctc_greedy ;;
-        *) die "--decode_method must be auto, beam or ctc_greedy, got '$decode_method'" ;;
-    esac
+    [[ $beam =~ ^[1-9][0-9]*$ ]] || die "--beam must be a positive number, got '$beam'"
+    # shellcheck disable=SC2206
+    methods=($decode_method)
+    [ "${#methods[@]}" -gt 0 ] || die "--decode_method is empty (auto, or one or more of beam ctc_greedy ctc_beam)"
+    for m in "${methods[@]}"; do
+        case "$m" in
+            beam) decode_dirs+=("$exp/decode_$(basename "$decode_ckpt" .pt)_beam$beam") ;;
+            ctc_greedy) decode_dirs+=("$exp/decode_$(basename "$decode_ckpt" .pt)_ctc_greedy") ;;
+            ctc_beam) decode_dirs+=("$exp/decode_$(basename "$decode_ckpt" .pt)_ctc_beam$beam") ;;
+            *) die "--decode_method: '$m' is not auto, beam, ctc_greedy or ctc_beam" ;;
+        esac
+    done
 fi
 
-if run_stage 6 "decode ($decode_method, $(basename "$decode_ckpt") -> $decode_dir)"; then
+if run_stage 6 "decode (${decode_method}, $(basename "$decode_ckpt") -> ${decode_dirs[*]:-})"; then
     [ -f "$decode_ckpt" ] || die "$decode_ckpt not found: run stages 4-5 first"
     dev=$(device_flags "$python" "$use_gpu")
     # shellcheck disable=SC2206
     extra=($decode_args)
-    mkdir -p "$decode_dir"
-    for s in $test_subsets; do
-        out=$decode_dir/$s/generate-$s.txt
-        if [ -f "$out" ] && [ "$out" -nt "$decode_ckpt" ]; then log "$out is up to date; skipping"; continue; fi
-        if [ "$decode_method" = beam ]; then
-            tmp=$decode_dir/$s.tmp; rm -rf "$tmp"
-            # shellcheck disable=SC2086
-            "$bindir/fairseq-generate" "$dumpdir" --user-dir "$plugin_dir" --task speech_to_text \
-                --gen-subset "$s" --path "$decode_ckpt" --beam "$beam" --max-len-a "$max_len_a" \
-                --max-len-b "$max_len_b" --max-tokens "$decode_max_tokens" --required-batch-size-multiple 1 \
-                --results-path "$tmp" "${extra[@]}" $dev > "$decode_dir/decode-$s.log" 2>&1 \
-                || die "decoding $s failed; see $decode_dir/decode-$s.log"
-            mkdir -p "$decode_dir/$s"
-            mv "$tmp/generate-$s.txt" "$out"; rm -rf "$tmp"
-        else
-            # shellcheck disable=SC2086
-            "$python" -m sigma_plugin.asr.decode_ctc "$dumpdir" --user-dir "$plugin_dir" --task speech_to_text \
-                --gen-subset "$s" --path "$decode_ckpt" --max-tokens "$decode_max_tokens" \
-                --results-path "$decode_dir/$s" "${extra[@]}" $dev > "$decode_dir/decode-$s.log" 2>&1 \
-                || die "decoding $s failed; see $decode_dir/decode-$s.log"
-        fi
-        log "$s: $(grep -c '^D-' "$out") hypotheses -> $out"
+    for i in "${!methods[@]}"; do
+        method=${methods[$i]} decode_dir=${decode_dirs[$i]}
+        mkdir -p "$decode_dir"
+        for s in $test_subsets; do
+            out=$decode_dir/$s/generate-$s.txt
+            if [ -f "$out" ] && [ "$out" -nt "$decode_ckpt" ]; then log "$out is up to date; skipping"; continue; fi
+            if [ "$method" = beam ]; then
+                tmp=$decode_dir/$s.tmp; rm -rf "$tmp"
+                # shellcheck disable=SC2086
+                "$bindir/fairseq-generate" "$dumpdir" --user-dir "$plugin_dir" --task speech_to_text \
+                    --gen-subset "$s" --path "$decode_ckpt" --beam "$beam" --max-len-a "$max_len_a" \
+                    --max-len-b "$max_len_b" --max-tokens "$decode_max_tokens" --required-batch-size-multiple 1 \
+                    --results-path "$tmp" "${extra[@]}" $dev > "$decode_dir/decode-$s.log" 2>&1 \
+                    || die "decoding $s failed; see $decode_dir/decode-$s.log"
+                mkdir -p "$decode_dir/$s"
+                mv "$tmp/generate-$s.txt" "$out"; rm -rf "$tmp"
+            else
+                ctc=(--decode-method greedy)
+                [ "$method" = ctc_greedy ] || ctc=(--decode-method beam --beam "$beam")
+                # shellcheck disable=SC2086
+                "$python" -m sigma_plugin.asr.decode_ctc "$dumpdir" --user-dir "$plugin_dir" --task speech_to_text \
+                    --gen-subset "$s" --path "$decode_ckpt" --max-tokens "$decode_max_tokens" "${ctc[@]}" \
+                    --results-path "$decode_dir/$s" "${extra[@]}" $dev > "$decode_dir/decode-$s.log" 2>&1 \
+                    || die "decoding $s failed; see $decode_dir/decode-$s.log"
+            fi
+            log "$s ($method): $(grep -c '^D-' "$out") hypotheses -> $out"
+        done
     done
 fi
 
-if run_stage 7 "score (WER/CER of $test_subsets)"; then
+if run_stage 7 "score (WER/CER of $test_subsets, per decoding method and per voice)"; then
     # shellcheck disable=SC2086
-    "$python" -m sigma_plugin.asr.score --data-dir "$dumpdir" --decode-dir "$decode_dir" --subsets $test_subsets
+    "$python" -m sigma_plugin.asr.score --data-dir "$dumpdir" --decode-dir "${decode_dirs[@]}" \
+        --subsets $test_subsets --speakers-root "$corpus_root" || die "scoring failed (see the message above)"
 fi
 
 # ---- 8 plot ----------------------------------------------------------------------------

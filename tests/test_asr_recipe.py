@@ -49,6 +49,14 @@ def test_tiny_recipe_all_stages_then_resume(tts_root, tmp_path):
     [row] = results(exp / "decode_checkpoint_avg_beam2")
     assert row["subset"] == "dev-tts" and row["utts"] == "8" and float(row["wer"]) >= 0 and float(row["cer"]) >= 0
     assert "dev-tts\t8\t" in res.stdout  # the score table is printed
+    # per voice (SPEAKERS.txt): printed and written
+    assert "dev-tts: per voice (2 voices)" in res.stdout and "tone:high" in res.stdout
+    voices = (exp / "decode_checkpoint_avg_beam2" / "dev-tts" / "per_voice.tsv").read_text().splitlines()
+    assert voices[0] == "voice\tutts\twords\twer\tchars\tcer" and len(voices) == 3
+    # training copies at speed 0.9/1.0/1.1 (run.sh's default), dev-tts as it is
+    train_ids = [line.split("\t")[0] for line in (tmp_path / "dump" / "train-tts.tsv").read_text().splitlines()[1:]]
+    assert len(train_ids) == 24 and sum(i.startswith("sp0.9-") for i in train_ids) == 8
+    assert "specaugment" in (tmp_path / "dump" / "config.yaml").read_text()
     assert len((tmp_path / "dump" / "dev-tts.tsv").read_text().splitlines()) == 9
 
     again = run_recipe(tts_root, tmp_path, "--stage", "2", "--stop_stage", "5")
@@ -72,12 +80,31 @@ def test_recipe_rejects_unknown_option_and_bad_train_subset(tts_root, tmp_path):
     assert res.returncode != 0 and "'dev-tts' must start with 'train'" in res.stderr
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("--speed_perturb", "0.9 fast", "--speed_perturb: 'fast' is not a factor"),
+    ("--speed_perturb", "0.9 9", "--speed-perturb: speed factor must be a number in [0.25, 4], got 9.0"),
+    ("--noise_snr", "10", "--noise_snr must be LOW,HIGH in dB (e.g. 10,30), got '10'"),
+    ("--noise_snr", "30,10", "--noise-snr must be LOW,HIGH in dB with LOW <= HIGH"),
+    ("--decode_method", "greedy", "--decode_method: 'greedy' is not auto, beam, ctc_greedy or ctc_beam"),
+    ("--beam", "0", "--beam must be a positive number, got '0'"),
+])
+def test_recipe_names_bad_augmentation_and_decoding_options(tts_root, tmp_path, option, value, message):
+    stages = ("--stage", "6", "--stop_stage", "6") if option in ("--decode_method", "--beam") else ("--stop_stage", "2")
+    res = run_recipe(tts_root, tmp_path, *stages, option, value)
+    assert res.returncode != 0 and message in res.stderr and "Traceback" not in res.stderr, res.stderr[-2000:]
+
+
 @pytest.mark.slow
 def test_tiny_ctc_recipe_decodes_greedily(tts_root, tmp_path):
     res = run_recipe(tts_root, tmp_path, "--train_config", "conf/train_tiny_ctc.yaml")
     assert res.returncode == 0, res.stderr[-4000:]
-    [row] = results(tmp_path / "exp" / "train_tiny_ctc" / "decode_checkpoint_avg_ctc_greedy")
-    assert row["utts"] == "8"
+    exp = tmp_path / "exp" / "train_tiny_ctc"
+    # a CTC arch is decoded both greedily and by prefix beam search (--beam 2), one table row each
+    for method in ("ctc_greedy", "ctc_beam2"):
+        [row] = results(exp / f"decode_checkpoint_avg_{method}")
+        assert row["utts"] == "8"
+        assert f"decode_checkpoint_avg_{method}\tdev-tts\t8\t" in res.stdout
+    assert "decoded 8 utterances (beam, beam 2)" in (exp / "decode_checkpoint_avg_ctc_beam2" / "decode-dev-tts.log").read_text()
 
 
 @pytest.mark.skipif(not shutil.which("curl"), reason="the file:// mirror needs curl")

@@ -1,12 +1,16 @@
-"""Greedy CTC decoding of a speech_to_text subset, written as fairseq-generate writes it.
+"""CTC decoding (greedy, or prefix beam search) of a speech_to_text subset, written as
+fairseq-generate writes it.
 
     python -m sigma_plugin.asr.decode_ctc DATA --path exp/x/checkpoint_avg.pt \
-        --gen-subset dev-clean --results-path exp/x/decode/dev-clean [--max-tokens 40000] [--cpu]
+        --gen-subset dev-clean --results-path exp/x/decode/dev-clean [--max-tokens 40000] [--cpu] \
+        [--decode-method greedy|beam] [--beam 5]
 
+--decode-method greedy (default) keeps the best frame-by-frame path; beam runs a lexicon-free
+CTC prefix beam search without language model (sigma_plugin.nn.ctc_beam) of width --beam.
 Takes fairseq-generate's options (same parser). Works for sigma_s2t_ctc and for
 sigma_s2t_transformer models trained with a CTC head (--sigma-ctc-weight > 0). Writes
 ``RESULTS_PATH/generate-SUBSET.txt`` with ``T-<i>`` (reference), ``H-<i>`` (pieces, score =
-mean best-path log-probability per frame, base 2) and ``D-<i>`` (detokenized) lines, ``<i>``
+mean best-path log-probability per frame, base 2, for either method) and ``D-<i>`` (detokenized) lines, ``<i>``
 being the row of the subset's manifest -- the format sigma_plugin.asr.score reads.
 """
 import logging
@@ -22,7 +26,10 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 
 import sigma_plugin
 from sigma_plugin.corpus.atomic import atomic_path
+from sigma_plugin.nn.ctc_beam import ctc_beam_decode
 from .ctc_greedy import ctc_greedy_decode
+
+DECODE_METHODS = ("greedy", "beam")
 
 logger = logging.getLogger("sigma_plugin.asr.decode_ctc")
 
@@ -35,7 +42,12 @@ def ctc_head(model):
     return encoder
 
 
-def decode(cfg) -> Path:
+def decode(cfg, method: str = "greedy") -> Path:
+    if method not in DECODE_METHODS:
+        raise ValueError(f"--decode-method must be one of {', '.join(DECODE_METHODS)}, got {method!r}")
+    beam = int(cfg.generation.beam)
+    if method == "beam" and beam < 1:
+        raise ValueError(f"--beam must be >= 1, got {beam}")
     sigma_plugin.register()  # models/criteria, and weights_only loading of fairseq checkpoints
     utils.import_user_module(cfg.common)
     use_cuda = torch.cuda.is_available() and not cfg.common.cpu
@@ -68,7 +80,11 @@ def decode(cfg) -> Path:
             enc = encoder(net_input["src_tokens"], net_input["src_lengths"])
             lprobs, lens = encoder.ctc_output(enc)
             best = lprobs.max(-1).values  # (T, B)
-            for b, (idx, hyp) in enumerate(zip(sample["id"].tolist(), ctc_greedy_decode(lprobs, lens, blank))):
+            if method == "beam":
+                hyps = ctc_beam_decode(lprobs.float().cpu(), lens.cpu(), blank, beam_size=beam)
+            else:
+                hyps = ctc_greedy_decode(lprobs, lens, blank)
+            for b, (idx, hyp) in enumerate(zip(sample["id"].tolist(), hyps)):
                 n = int(lens[b])
                 score = float(best[:n, b].sum()) / max(n, 1) / math.log(2)
                 pieces = tgt_dict.string(torch.tensor(hyp, dtype=torch.long))
@@ -82,7 +98,8 @@ def decode(cfg) -> Path:
     with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for idx in sorted(lines):
             f.write(lines[idx])
-    logger.info(f"{subset}: decoded {len(lines)} utterances -> {out}")
+    logger.info(f"{subset}: decoded {len(lines)} utterances ({method}"
+                f"{f', beam {beam}' if method == 'beam' else ''}) -> {out}")
     return out
 
 
@@ -90,12 +107,17 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, force=True,
                         format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
     parser = options.get_generation_parser()
+    parser.add_argument("--decode-method", choices=DECODE_METHODS, default="greedy",
+                        help="greedy (default) or beam: CTC prefix beam search of width --beam")
     args = options.parse_args_and_arch(parser, input_args=argv)
     if not args.results_path:
         parser.error("--results-path is required")
     if not args.path:
         parser.error("--path is required")
-    decode(convert_namespace_to_omegaconf(args))
+    method = args.decode_method
+    if method == "beam" and args.beam < 1:
+        parser.error(f"--beam must be >= 1, got {args.beam}")
+    decode(convert_namespace_to_omegaconf(args), method)
     return 0
 
 

@@ -51,8 +51,8 @@ def build_parser():
     p.add_argument("--train-subsets", nargs="+", required=True, help="training subsets (transcripts + CMVN)")
     p.add_argument("--vocab-type", choices=VOCAB_TYPES, default="unigram", help="SentencePiece model type")
     p.add_argument("--vocab-size", type=int, default=256, help="pieces incl. 4 specials (ignored for char)")
-    p.add_argument("--specaugment", choices=sorted(SPECAUGMENT_POLICIES) + ["none"], default="none",
-                   help="SpecAugment policy on training batches (fairseq's lb/ld/sm/ss; default none)")
+    p.add_argument("--specaugment", choices=sorted(SPECAUGMENT_POLICIES) + ["none"], default="ss",
+                   help="SpecAugment policy on training batches (fairseq's lb/ld/sm/ss, or none; default ss)")
     p.add_argument("--n-mels", type=int, default=80, help="feature dimension (as in prep_fbank)")
     p.add_argument("--overwrite", action="store_true", help="redo even if config.yaml exists")
     return p

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# tts_en: synthesised English speech in LibriSpeech layout (train-tts 1,200 utts, dev-tts 200
-# utts of an unseen voice). σReparam + post-LN encoder-decoder, LARS, no warmup.
-# Any recipes/asr.sh option can be appended, e.g.  ./run.sh --stage 4 --train_config conf/train_preln_adam_warmup.yaml
+# tts_en: synthesised English speech in LibriSpeech layout (python -m sigma_plugin.corpus.tts:
+# train-tts from 592 espeak-ng/espeak/flite/festival voices; dev-tts and test-tts from voice
+# families never heard in training). σReparam + post-LN encoder-decoder, LARS, no warmup;
+# training speech speed-perturbed (0.9/1.0/1.1), SpecAugment (ss) on training batches.
+# test-tts is scored with --test_subsets "dev-tts test-tts". Any recipes/asr.sh option can be
+# appended, e.g.  ./run.sh --stage 4 --train_config conf/train_preln_adam_warmup.yaml
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./db.sh
@@ -13,6 +16,7 @@ cd "$(dirname "$0")"
     --test_subsets dev-tts \
     --vocab_type unigram \
     --vocab_size 256 \
-    --specaugment none \
+    --speed_perturb "0.9 1.0 1.1" \
+    --specaugment ss \
     --train_config conf/train_sigma_postln_lars.yaml \
     "$@"
