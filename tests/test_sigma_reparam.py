@@ -228,7 +228,7 @@ def test_eval_weight_never_stale_after_data_updates_and_functional_call():
         torch.testing.assert_close(lin(x), _fresh_output(lin, x))
 
 
-def test_sigma_stays_fp32_under_autocast():
+def test_sigma_stays_fp32_under_autocast(monkeypatch):
     torch.manual_seed(0)
     lin = sigma_reparam(nn.Linear(64, 48))
     ref = sigma_reparam(nn.Linear(64, 48))
@@ -236,8 +236,13 @@ def test_sigma_stays_fp32_under_autocast():
     lin.train(), ref.train()
     x = torch.randn(8, 64)
     ref(x)
+    autocast_in_mv = []  # (CUDA autocast runs torch.mv in fp16: the power iteration must run without it)
+    real_mv = torch.mv
+    monkeypatch.setattr(torch, "mv", lambda *a: (autocast_in_mv.append(torch.is_autocast_enabled("cpu")),
+                                                 real_mv(*a))[1])
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = lin(x)
+    assert autocast_in_mv and not any(autocast_in_mv)
     p, q = get_sigma_reparam(lin), get_sigma_reparam(ref)
     assert y.dtype == torch.bfloat16  # the layer itself does run in bf16
     assert p.last_sigma.dtype == torch.float32 and p.u.dtype == torch.float32
