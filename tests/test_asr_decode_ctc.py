@@ -1,0 +1,54 @@
+"""python -m sigma_plugin.asr.decode_ctc: greedy and prefix beam search on a tiny CTC model,
+both scored in one table."""
+import subprocess
+import sys
+
+import pytest
+
+from _asr_corpus import prepare, write_corpus
+from _toy_mt import BIN, USER_DIR, run
+from sigma_plugin.asr.score import read_hypotheses
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    dump = prepare(write_corpus(tmp_path_factory.mktemp("corpus"), n_train=6, n_dev=3),
+                   tmp_path_factory.mktemp("dump"))
+    save = tmp_path_factory.mktemp("ckpt")
+    run([str(BIN / "fairseq-train"), str(dump), "--user-dir", USER_DIR, "--task", "speech_to_text",
+         "--train-subset", "train-tone", "--valid-subset", "dev-tone", "--arch", "sigma_s2t_ctc_tiny",
+         "--criterion", "sigma_ctc", "--optimizer", "lars", "--lr", "1.0", "--lr-scheduler", "fixed",
+         "--max-tokens", "3000", "--max-update", "2", "--cpu", "--seed", "1", "--num-workers", "0",
+         "--no-epoch-checkpoints", "--disable-validation", "--required-batch-size-multiple", "1",
+         "--save-dir", str(save)])
+    return dump, save / "checkpoint_last.pt"
+
+
+def decode(dump, ckpt, out, *args):
+    return subprocess.run([sys.executable, "-m", "sigma_plugin.asr.decode_ctc", str(dump), "--user-dir", USER_DIR,
+                           "--task", "speech_to_text", "--gen-subset", "dev-tone", "--path", str(ckpt), "--cpu",
+                           "--results-path", str(out), *args], capture_output=True, text=True)
+
+
+def test_greedy_and_beam_decode_every_utterance(model, tmp_path):
+    dump, ckpt = model
+    greedy = decode(dump, ckpt, tmp_path / "greedy" / "dev-tone")
+    beam = decode(dump, ckpt, tmp_path / "beam" / "dev-tone", "--decode-method", "beam", "--beam", "4")
+    assert greedy.returncode == 0 and beam.returncode == 0, greedy.stderr[-2000:] + beam.stderr[-2000:]
+    assert "decoded 3 utterances (greedy)" in greedy.stderr and "decoded 3 utterances (beam, beam 4)" in beam.stderr
+    for d in ("greedy", "beam"):
+        assert sorted(read_hypotheses(tmp_path / d / "dev-tone" / "generate-dev-tone.txt")) == [0, 1, 2]
+    res = subprocess.run([sys.executable, "-m", "sigma_plugin.asr.score", "--data-dir", str(dump), "--decode-dir",
+                          str(tmp_path / "greedy"), str(tmp_path / "beam"), "--subsets", "dev-tone"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert [line.split("\t")[:3] for line in res.stdout.splitlines()[1:3]] == [["greedy", "dev-tone", "3"],
+                                                                            ["beam", "dev-tone", "3"]]
+
+
+def test_bad_decode_method_and_beam_are_named(model, tmp_path):
+    dump, ckpt = model
+    res = decode(dump, ckpt, tmp_path, "--decode-method", "viterbi")
+    assert res.returncode == 2 and "--decode-method: invalid choice: 'viterbi'" in res.stderr
+    res = decode(dump, ckpt, tmp_path, "--decode-method", "beam", "--beam", "0")
+    assert res.returncode == 2 and "--beam must be >= 1, got 0" in res.stderr and "Traceback" not in res.stderr
