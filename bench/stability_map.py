@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -35,10 +36,10 @@ from stability_cells import MODELS, Cell, CellResult, analyse, optimizer_flags, 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {
     "full": dict(depths="6,18", models=",".join(MODELS),
-                 optimizers="adam3e-4,adam1e-3,adam3e-3,adam1e-2,lars0.3,lars1,lars3",
+                 optimizers="adam3e-4,adam1e-3,adam3e-3,adam1e-2,lars1,lars3,lars10",
                  seeds="1,2", updates=600),
     "quick": dict(depths="6,18", models="postln,preln,sigma_g=sigma0,sigma_g=0.35sigma0",
-                  optimizers="adam1e-3,adam1e-2,lars1", seeds="1", updates=150),
+                  optimizers="adam1e-3,adam1e-2,lars3", seeds="1", updates=150),
 }
 
 
@@ -109,6 +110,8 @@ def data_languages(data: str):
 def unigram_bits(data: str, tgt_prefix: str) -> float:
     """Entropy (bits) of the training targets' unigram distribution, end-of-sentence included."""
     from fairseq.data import Dictionary, data_utils
+    # importing fairseq leaves the root logger at DEBUG (its INFO lines, matplotlib's font search)
+    logging.getLogger().setLevel(logging.WARNING)
     dictionary = Dictionary.load(os.path.join(data, f"dict.{tgt_prefix.rsplit('.', 1)[1]}.txt"))
     dataset = data_utils.load_indexed_dataset(os.path.join(data, tgt_prefix), dictionary)
     if dataset is None:
