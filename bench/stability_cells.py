@@ -74,6 +74,8 @@ class CellResult:
     min_entropy: Optional[float]     # lowest per-layer minimum head entropy (nats) of any attention
     min_entropy_at: Optional[int]
     min_entropy_where: Optional[str]
+    min_norm_entropy: Optional[float]  # the same for entropy / log(attendable keys)
+    min_norm_entropy_where: Optional[str]
     seconds: float
     curve: Dict[str, List[List[float]]] = field(default_factory=dict)  # key → [[update, value], ...]
 
@@ -83,7 +85,9 @@ class CellResult:
 
 _LINE = re.compile(r"\|\s*train_inner\s*\|\s*(\{.*\})\s*$")
 ENTROPY_KEYS = ("ent_enc_self_min", "ent_dec_self_min", "ent_dec_cross_min")
-CURVE_KEYS = ("loss", "nll_loss") + ENTROPY_KEYS
+# entropy / log(attendable keys): comparable across batches of different lengths
+NORMALISED_KEYS = ("entn_enc_self_min", "entn_dec_self_min", "entn_dec_cross_min")
+CURVE_KEYS = ("loss", "nll_loss") + ENTROPY_KEYS + NORMALISED_KEYS
 DIVERGED_MARKERS = ("gradients are Nan/Inf", "Minimum loss scale reached", "FloatingPointError",
                     "nan loss", "loss is NaN")
 
@@ -148,16 +152,24 @@ def analyse(cell: Cell, log_text: str, returncode: int, seconds: float, unigram_
         status = "ok"
     left = (status == "ok" and final_nll is not None and math.isfinite(final_nll)
             and final_nll <= unigram_bits - plateau_margin)
-    low, low_at, low_where = None, None, None
-    for k in ENTROPY_KEYS:
-        for u, v in curve[k]:
-            if math.isfinite(v) and (low is None or v < low):
-                low, low_at, low_where = v, int(u), k[len("ent_"):-len("_min")]
+    low, low_at, low_where = _lowest(curve, ENTROPY_KEYS)
+    low_n, _, low_n_where = _lowest(curve, NORMALISED_KEYS)
     return CellResult(cell=asdict(cell), status=status, updates=int(curve["loss"][-1][0]) if losses else 0,
                       first_loss=first, final_loss=final, best_loss=best, final_nll=final_nll,
                       left_plateau=left, max_spike=largest_spike(losses), min_entropy=low,
-                      min_entropy_at=low_at, min_entropy_where=low_where, seconds=seconds,
+                      min_entropy_at=low_at, min_entropy_where=low_where, min_norm_entropy=low_n,
+                      min_norm_entropy_where=low_n_where, seconds=seconds,
                       curve={k: v for k, v in curve.items() if v})
+
+
+def _lowest(curve, keys):
+    """(value, update, attention kind) of the lowest finite value over the given entropy keys."""
+    low, low_at, low_where = None, None, None
+    for k in keys:
+        for u, v in curve.get(k, []):
+            if math.isfinite(v) and (low is None or v < low):
+                low, low_at, low_where = v, int(u), k.split("_", 1)[1][:-len("_min")]
+    return low, low_at, low_where
 
 
 def unigram_entropy_bits(token_counts: Dict[int, int]) -> float:

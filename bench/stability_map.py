@@ -63,6 +63,8 @@ def parse_args(argv=None):
     ap.add_argument("--jobs", type=int, default=2, help="cells run at once, one thread each")
     ap.add_argument("--plateau-margin", type=float, default=0.5,
                     help="bits below the unigram entropy a final NLL must reach to count as off the plateau")
+    ap.add_argument("--reanalyse", action="store_true",
+                    help="judge the finished cells again from their logs (after changing --plateau-margin)")
     args = ap.parse_args(argv)
     preset = PRESETS["quick" if args.quick else "full"]
     for key, value in preset.items():
@@ -151,7 +153,8 @@ def run_cell(args, cell: Cell, unigram: float) -> CellResult:
     seconds = time.time() - start
     result = analyse(cell, log_path.read_text(encoding="utf-8", errors="replace"), proc.returncode, seconds,
                      unigram, args.plateau_margin)
-    payload = {"settings": settings(args), "unigram_bits": unigram, **json.loads(result.to_json())}
+    payload = {"settings": settings(args), "unigram_bits": unigram, "returncode": proc.returncode,
+               **json.loads(result.to_json())}
     tmp = out / "cells" / f".{cell.key}.json.tmp"
     tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
     os.replace(tmp, out / "cells" / f"{cell.key}.json")
@@ -168,6 +171,12 @@ def load_done(args, cells: List[Cell]) -> Dict[str, dict]:
             except (OSError, json.JSONDecodeError):
                 continue  # unreadable: run it again
             if saved.get("settings") == settings(args):
+                log_path = Path(args.out) / "logs" / f"{cell.key}.log"
+                if args.reanalyse and log_path.exists():  # judged again from its log, not retrained
+                    r = analyse(cell, log_path.read_text(encoding="utf-8", errors="replace"),
+                                saved.get("returncode", 0), saved["seconds"], saved["unigram_bits"],
+                                args.plateau_margin)
+                    saved = {**saved, **json.loads(r.to_json())}
                 done[cell.key] = saved
     return done
 

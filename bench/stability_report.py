@@ -69,8 +69,8 @@ def markdown(results: Sequence[dict], unigram: float, args) -> str:
         lines.append("")
     lines += ["### Every cell", "",
               "| depth | model | optimizer | seed | status | first | final | best | final NLL | plateau left | "
-              "largest spike | min entropy (nats) | where @ update | seconds |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "largest spike | min entropy (nats) | where @ update | min normalised entropy | seconds |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         c = r["cell"]
 
@@ -80,7 +80,8 @@ def markdown(results: Sequence[dict], unigram: float, args) -> str:
         lines.append(f"| {c['depth']}L | {c['model']} | {c['optimizer']} | {c['seed']} | {r['status']} | "
                      f"{f(r['first_loss'])} | {f(r['final_loss'])} | {f(r['best_loss'])} | {f(r['final_nll'])} | "
                      f"{'yes' if r['left_plateau'] else 'no'} | {r['max_spike']:.3f} | {f(r['min_entropy'])} | "
-                     f"{where} | {r['seconds']:.0f} |")
+                     f"{where} | {f(r.get('min_norm_entropy'))} {r.get('min_norm_entropy_where') or ''} | "
+                     f"{r['seconds']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -137,15 +138,18 @@ def curves(results: Sequence[dict], depth: int, optimizer: str, path: Path) -> N
     runs = [r for r in results if r["cell"]["depth"] == depth and r["cell"]["optimizer"] == optimizer]
     seed = min((r["cell"]["seed"] for r in runs), default=None)
     runs = [r for r in runs if r["cell"]["seed"] == seed]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    keys = ("loss", "entn_enc_self_min", "entn_dec_self_min", "entn_dec_cross_min")
+    fig, axes = plt.subplots(1, 4, figsize=(19, 4))
     for r in runs:
         label = r["cell"]["model"]
-        for ax, key in zip(axes, ("loss", "ent_enc_self_min", "ent_dec_cross_min")):
+        for ax, key in zip(axes, keys):
             pts = r["curve"].get(key, [])
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, marker=".")
-    titles = ("training loss (bits)", "encoder self-attention: lowest head entropy (nats)",
-              "decoder cross-attention: lowest head entropy (nats)")
+    titles = ("training loss (bits)", "encoder self-attention", "decoder self-attention",
+              "decoder cross-attention")
+    for ax in axes[1:]:
+        ax.set_ylabel("lowest head entropy / log(keys)")
     for ax, title in zip(axes, titles):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("update")

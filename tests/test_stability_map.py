@@ -83,8 +83,9 @@ def test_tiny_grid_end_to_end_and_resume(tmp_path):
     assert "### 1L-1L" in table and "| sigma_g=0.35sigma0 |" in table
     assert (out / "heatmap_1L.png").stat().st_size > 0 and (out / "curves_1L.png").stat().st_size > 0
     assert "2 to run" in res.stdout
-    again = _map(data, out)
+    again = _map(data, out, "--reanalyse", "--plateau-margin", "100")
     assert again.returncode == 0 and "2 done, 0 to run" in again.stdout
+    assert "plateau" in (out / "table.md").read_text()
     changed = _map(data, out, "--updates", "3", models="postln")  # other settings: saved cells do not count
     assert changed.returncode == 0 and "0 done, 1 to run" in changed.stdout
 
