@@ -131,3 +131,21 @@ def test_cpu_train_refuses_its_own_flags():
     assert res.returncode == 2 and "--distributed-rank: set by sigma-cpu-train" in res.stderr
     res = subprocess.run([str(BIN / "sigma-cpu-train"), "--nproc", "1", "--", "data"], capture_output=True, text=True)
     assert res.returncode == 2 and "--nproc must be >= 2" in res.stderr
+
+
+def test_entropy_alarm_stops_every_rank_and_rank0_alone_saves(data, tmp_path):
+    """An alarm threshold above any entropy: both ranks stop at the first check (no rank left
+    waiting in a collective), one snapshot is written, and sigma-inspect reads it."""
+    save = tmp_path / "ckpt"
+    res = subprocess.run([str(BIN / "sigma-cpu-train"), "--nproc", "2", "--", *train_args(data, save, 10),
+                          "--sigma-entropy-alarm", "100", "--sigma-entropy-alarm-stop",
+                          "--sigma-entropy-alarm-dir", str(save)],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out[-3000:]
+    assert "Training stopped by --sigma-entropy-alarm-stop" in out
+    assert "Training stopped by --sigma-entropy-alarm-stop" in (tmp_path / "cpu_train.rank1.log").read_text()
+    assert sorted(p.name for p in save.glob("entropy_alarm_u*")) == ["entropy_alarm_u0.pt"]
+    inspect = subprocess.run([str(BIN / "sigma-inspect"), "--json", str(save / "entropy_alarm_u0.pt")],
+                             capture_output=True, text=True, timeout=300)
+    assert inspect.returncode == 0 and json.loads(inspect.stdout)["num_updates"] == 0, inspect.stderr[-2000:]
