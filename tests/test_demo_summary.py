@@ -64,7 +64,9 @@ FAIRSEQ = ("2026-01-01 | INFO | fairseq_cli.train | {'_name': None, 'optimizatio
            "2026-01-01 | INFO | fairseq_cli.train | SigmaS2TCTCModel(\n  (encoder): ...\n)\n"
            '2026-01-01 | INFO | train_inner | {"epoch": 1, "update": 0.5, "loss": "4.2", "num_updates": "100"}\n'
            '2026-01-01 | INFO | train_inner | {"epoch": 2, "update": 1.5, "loss": "3.1", "num_updates": "200"}\n'
-           "2026-01-01 | INFO | valid | {\"epoch\": 2, \"valid_loss\": \"3.5\", \"valid_num_updates\": \"200\"}\n")
+           "2026-01-01 | INFO | train | {\"epoch\": 1, \"train_loss\": \"4.0\"}\n"
+           "2026-01-01 | INFO | dev-tts | {\"epoch\": 2, \"dev-tts_loss\": \"3.5\", \"dev-tts_ctc_tok_err\": \"91.1\", "
+           "\"dev-tts_num_updates\": \"200\"}\n")
 
 
 def run_console(chunks, tty):
@@ -89,7 +91,7 @@ def test_console_shows_headers_bars_validation_and_errors_only():
         "2026-01-01 | asr.sh | ==== stage 2: fbank ====",
         "fbank train: 100%|##########| 20/20 [00:02<00:00, 9.9utt/s]",
         "  training: update 200/400 [##########..........] epoch 2  loss 3.1",
-        "  validation: epoch 2  update 200  loss 3.5",
+        "  validation on dev-tts: epoch 2  update 200  loss 3.5  ctc_tok_err 91.1",
         "2026-01-01 | asr.sh | error: decoding dev-tts failed; see x.log"]
     tty = run_console(chunks, tty=True)
     assert "\rfbank train:  50%|#####" in tty and "\r  training: update 100/400 [#####" in tty

@@ -116,7 +116,7 @@ def print_examples(workdir: Path, n: int):
 SHOWN = re.compile(r"==== stage |\| error: |^error: |: error: |^\S+Error: ")
 BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d+")                      # a tqdm progress bar
 MAX_UPDATE = re.compile(r"'max_update': (\d+)")                   # fairseq's printed config
-FAIRSEQ_JSON = re.compile(r"\| (train_inner|valid|train) \| (\{.*\})\s*$")
+FAIRSEQ_JSON = re.compile(r"\| ([\w.-]+) \| (\{.*\})\s*$")             # tag: train_inner, train, or the valid subset
 
 
 class Console:
@@ -167,12 +167,12 @@ class Console:
             bar = "#" * int(20 * frac) + "." * (20 - int(20 * frac))
             self._show_bar(f"  training: update {done}{'/' + str(total) if total else ''} [{bar}] "
                            f"epoch {stats.get('epoch', '?')}  loss {stats.get('loss', '?')}")
-        elif kind == "valid":
+        elif kind != "train" and f"{kind}_loss" in stats:   # validation: keys prefixed by the subset's name
             self._end_bar()
-            extra = "".join(f"  {k} {stats[k]}" for k in ("valid_ctc_word_err", "valid_bleu", "valid_ppl")
-                            if k in stats)
-            self._write(f"  validation: epoch {stats.get('epoch', '?')}  update {stats.get('valid_num_updates', '?')}"
-                        f"  loss {stats.get('valid_loss', '?')}{extra}\n")
+            extra = "".join(f"  {k} {stats[kind + '_' + k]}" for k in ("ctc_tok_err", "ctc_word_err", "bleu")
+                            if f"{kind}_{k}" in stats)
+            self._write(f"  validation on {kind}: epoch {stats.get('epoch', '?')}  update "
+                        f"{stats.get(kind + '_num_updates', '?')}  loss {stats[kind + '_loss']}{extra}\n")
 
     def feed(self, text):
         text = self.rest + text
