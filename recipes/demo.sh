@@ -68,7 +68,7 @@ if [ "$only" != mt ]; then
         --exclude "$l10n/corpus_de/valid.en" --exclude "$l10n/corpus_de/test.en" \
         --n-train 2500 --n-dev 200 --n-test 200 --nj "$(nproc)"
     timed "ASR recipe (fbank -> WER)" asr_recipe "$asr_egs/run.sh" --dumpdir "$workdir/asr/dump" --expdir "$workdir/asr/exp" \
-        --train_config "$asr_egs/conf/train_demo.yaml" --vocab_type char --n_average 3 \
+        --train_config "$asr_egs/conf/train_demo.yaml" --vocab_type char --n_average 0 \
         --train_subsets train-tts --valid_subsets dev-tts --test_subsets "dev-tts test-tts" --nj "$(nproc)"
 fi
 
