@@ -114,9 +114,15 @@ def test_log_without_train_inner(tmp_path, capsys):
 def test_log_without_entropy_says_how_to_train(tmp_path, capsys):
     log = tmp_path / "plain.log"
     log.write_text(re.sub(r'"(ent|entlb|sigmaqk|gamma|sigma)_[^"]*": "[^"]*", ', "", SIGMA.read_text()))
-    err = _error(capsys, [str(log), "--out", str(tmp_path / "o")])
+    # asked for: an error that says how to log it, nothing written
+    err = _error(capsys, [str(log), "--metrics", "entropy", "--out", str(tmp_path / "o")])
     assert "no attention-entropy metrics" in err and "--sigma-log-interval" in err
     assert not (tmp_path / "o").exists()
+    # by default (a stock model's log, e.g. in a recipe): the loss is drawn, the rest named as skipped
+    assert main([str(log), "--out", str(tmp_path / "d")]) == 0
+    err = capsys.readouterr().err
+    assert "no attention-entropy metrics" in err and "--sigma-log-interval" in err
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["loss.png"]
 
 
 def test_bad_labels_and_metrics(tmp_path, capsys):

@@ -79,7 +79,7 @@ def choose_figures(runs: List[RunLog], requested: Optional[List[str]]) -> List[s
         missing = [r for r in runs if not has_data(r, name)]
         if not missing:
             chosen.append(name)
-        elif strict or name in ("loss", "entropy"):
+        elif strict or name == "loss":
             raise CliError(f"run {missing[0].source!r}: {MISSING[name]}")
         else:
             print(f"sigma-plot: note: {FILENAMES[name]} skipped: {len(missing)} run(s) lack it "
