@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # English→German MT on the l10n corpus (software translations) with σReparam.
-#   ./run.sh                                   # all stages, post-LN σReparam 6L-6L, SGD, no warmup
+#   ./run.sh                                   # all stages, post-LN σReparam 3L-3L d=256, Adam, no warmup
+#   ./run.sh --train_config conf/budget/stock_transformer_adam_warmup.yaml --tag stock   # stock fairseq
 #   ./run.sh --train_config conf/train_preln_adam.yaml   # the pre-LN Adam+warmup baseline
 #   ./run.sh --stage 5 --stop_stage 8          # from training on; reruns resume
 # Options are those of recipes/mt.sh; corpus location in db.sh (L10N_DATA=...).
@@ -9,4 +10,4 @@ cd "$(dirname "$0")"
 . ./db.sh
 export PYTHON=${PYTHON:-python}
 ../../../recipes/mt.sh --src en --tgt de --data_script local/data.sh --vocab_size 8000 \
-    --train_config conf/train_sigma_postln_sgd.yaml --test_sets "valid test" "$@"
+    --train_config conf/budget/sigma_postln_adam.yaml --test_sets "valid test" "$@"
