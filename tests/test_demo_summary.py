@@ -39,14 +39,16 @@ def test_table_and_examples(tmp_path):
     table = [" ".join(line.split()[:7]) for line in out.splitlines()]
     assert "MT train_demo/test BLEU 12.35 chrF 40.10" in [" ".join(line.split()[:6]) for line in out.splitlines()]
     # one row per decoding of the ASR model
-    assert "ASR train_demo/dev-tts ctc_beam5 WER 20.00 CER 8.25" in table
-    assert "ASR train_demo/dev-tts ctc_greedy WER 25.00 CER 10.50" in table
+    assert "ASR train_demo/dev-tts avg_ctc_beam5 WER 20.00 CER 8.25" in table
+    assert "ASR train_demo/dev-tts avg_ctc_greedy WER 25.00 CER 10.50" in table
     # per voice: one column per decoding, "-" where a decoding has no score for the voice
     assert "ASR train_demo/dev-tts: CER (%) per voice" in out
-    assert "  espeak:en-wm+f5           -        0.00" in out and "  flite:awb              4.50        9.09" in out
+    cells = [line.split() for line in out.splitlines()]
+    assert ["voice", "avg_ctc_beam5", "avg_ctc_greedy"] in cells
+    assert ["espeak:en-wm+f5", "-", "0.00"] in cells and ["flite:awb", "4.50", "9.09"] in cells
     # examples in sentence-id order, the detokenised hypothesis (D-), one per model with --examples 1
     assert "src: Save\n  ref: Speichern\n  hyp: Speichern" in out and "Open file" not in out
-    assert "ASR train_demo/dev-tts: first 1 example(s)\n  utt: u1\n  ref: HELLO WORLD\n  hyp ctc_greedy: HELLO WORD" in out
+    assert "ASR train_demo/dev-tts: first 1 example(s)\n  utt: u1\n  ref: HELLO WORLD\n  hyp avg_ctc_greedy: HELLO WORD" in out
     assert "u2" not in out
     assert "ref:" not in summary(tmp_path, "--examples", "0")
 

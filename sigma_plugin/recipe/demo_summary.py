@@ -31,9 +31,13 @@ def mt_rows(workdir: Path):
 
 
 def decoding_of(decode_dir: Path) -> str:
-    """decode_checkpoint_avg_ctc_beam5 -> ctc_beam5 (what the ASR recipe names its decode folders)."""
-    m = re.match(r"decode_checkpoint_\w+?_(beam\d+|ctc_greedy|ctc_beam\d+)$", decode_dir.name)
-    return m.group(1) if m else decode_dir.name[len("decode_"):]
+    """decode_checkpoint_avg_ctc_beam5 -> avg_ctc_beam5: the checkpoint and the decoding method
+    (the ASR recipe's decode folder names)."""
+    name = decode_dir.name
+    for prefix in ("decode_checkpoint_", "decode_"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
 
 
 def asr_rows(workdir: Path):
@@ -64,9 +68,11 @@ def print_voice_tables(workdir: Path):
     for name, decodings, rows in voice_tables(workdir):
         width = max(len(v) for v, _ in rows)
         print(f"\n{name}: CER (%) per voice (voices never heard in training)")
-        print(f"  {'voice':<{width}}  " + "  ".join(f"{d:>10}" for d in decodings))
+        cols = [max(10, len(d)) for d in decodings]
+        print(f"  {'voice':<{width}}  " + "  ".join(f"{d:>{w}}" for d, w in zip(decodings, cols)))
         for voice, cers in rows:
-            print(f"  {voice:<{width}}  " + "  ".join("         -" if c is None else f"{c:10.2f}" for c in cers))
+            print(f"  {voice:<{width}}  " + "  ".join(f"{'-':>{w}}" if c is None else f"{c:{w}.2f}"
+                                                     for c, w in zip(cers, cols)))
 
 
 def mt_examples(workdir: Path, n: int):
