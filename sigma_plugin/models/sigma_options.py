@@ -245,11 +245,18 @@ def user_exclude_patterns(model: nn.Module, args) -> List[str]:
     return exclude
 
 
-def sigma_reparam_selection(model: nn.Module, args) -> Tuple[List[str], List[str]]:
-    """(include, exclude) module-name patterns for apply_sigma_reparam from the flags."""
+def excluded_patterns(model: nn.Module, args) -> List[str]:
+    """Module-name patterns left plain: --sigma-exclude, and the output layers unless
+    --sigma-reparam-output."""
     exclude = user_exclude_patterns(model, args)
     if not args.sigma_reparam_output:
         exclude += list(OUTPUT_LAYER_PATTERNS)
+    return exclude
+
+
+def sigma_reparam_selection(model: nn.Module, args) -> Tuple[List[str], List[str]]:
+    """(include, exclude) module-name patterns for apply_sigma_reparam from the flags."""
+    exclude = excluded_patterns(model, args)
     if args.sigma_reparam == "attention":
         include = [f"{name}.{proj}" for name, m in model.named_modules() if is_probeable_attention(m)
                    for proj in ("q_proj", "k_proj", "v_proj", "out_proj")]
@@ -261,9 +268,7 @@ def sigma_reparam_selection(model: nn.Module, args) -> Tuple[List[str], List[str
 @torch.no_grad()
 def scale_initial_weights(model: nn.Module, args, factor: float) -> List[str]:
     """--sigma-init-scale: W₀ ← factor·W₀ for every layer that --sigma-reparam all would convert."""
-    exclude = user_exclude_patterns(model, args)
-    if not args.sigma_reparam_output:
-        exclude += list(OUTPUT_LAYER_PATTERNS)
+    exclude = excluded_patterns(model, args)
     scaled = []
     for name, module in model.named_modules():
         if isinstance(module, SUPPORTED_TYPES) and name and not any(
