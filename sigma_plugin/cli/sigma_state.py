@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from typing import Dict, Iterator, List, Mapping, Optional
 
 import torch
-import torch.nn.functional as F
+
+from sigma_plugin.nn.power_iteration import EPS, power_iteration
 
 PREFIX = ".parametrizations.weight."
 ORIGINAL = PREFIX + "original"
 GAMMA = PREFIX + "0.gamma"
 U = PREFIX + "0.u"
 _OTHER_PARAMETRIZATION = re.compile(r"\.parametrizations\.(\w+)\.(\d+)\.")
-EPS = 1e-12  # the parametrization's default eps
 
 
 @dataclass
@@ -56,11 +56,8 @@ def unknown_parametrizations(state_dict: Mapping[str, torch.Tensor]) -> List[str
 def eval_sigma(weight: torch.Tensor, u: torch.Tensor, eps: float = EPS) -> torch.Tensor:
     """σ exactly as the eval-mode forward computes it (one power step from the stored u, not
     written back; fp32): v = normalize(W u), u' = normalize(Wᵀ v), σ = vᵀ W u'."""
-    w2d = weight.detach().float().flatten(1)
-    u = u.detach().float()
-    v = F.normalize(torch.mv(w2d, u), dim=0, eps=eps)
-    u = F.normalize(torch.mv(w2d.t(), v), dim=0, eps=eps)
-    return torch.dot(v, torch.mv(w2d, u))
+    sigma, _ = power_iteration(weight.detach().float().flatten(1), u.detach().float(), 1, eps)
+    return sigma
 
 
 def exact_sigma(weight: torch.Tensor) -> torch.Tensor:

@@ -19,9 +19,10 @@ import weakref
 from typing import Iterable, List, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
+
+from .power_iteration import power_iteration
 
 SUPPORTED_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d)
 GammaInit = Union[str, float, int]
@@ -141,12 +142,8 @@ class _SigmaReparam(nn.Module):
             raise ValueError("σReparam: the weight contains non-finite values (nan/inf); "
                              "cannot estimate its spectral norm")
         with _fp32_region(w2d.device):
-            u = self.u.to(w2d.dtype)
-            wt = w2d.t()
-            for _ in range(INIT_POWER_ITERATIONS):
-                # u ← WᵀW u / ‖WᵀW u‖ (v = W u need not be normalised in between)
-                u = torch.mv(wt, torch.mv(w2d, u))
-                u = u / torch.linalg.vector_norm(u)
+            # u ← WᵀW u / ‖WᵀW u‖ (v = W u need not be normalised in between)
+            _, u = power_iteration(w2d, self.u.to(w2d.dtype), INIT_POWER_ITERATIONS, normalize_v=False)
             if not torch.isfinite(u).all():  # W u = 0 (a zero weight) or overflow: keep the start
                 u = self.u.to(w2d.dtype)
             self.u.copy_(u)
@@ -174,15 +171,12 @@ class _SigmaReparam(nn.Module):
             self.__dict__.pop("_weight_ref", None)
 
     def _sigma(self, w2d: torch.Tensor, u: torch.Tensor, update: bool) -> torch.Tensor:
-        steps = self.n_power_iterations if update else 1
-        with torch.no_grad():
-            for _ in range(steps):
-                v = F.normalize(torch.mv(w2d, u), dim=0, eps=self.eps)
-                u = F.normalize(torch.mv(w2d.t(), v), dim=0, eps=self.eps)
-            if update:
-                self.u.copy_(u)  # copy_ casts back to the buffer's dtype
         # σ = vᵀ W u, with gradient through W only (u, v are constants).
-        return torch.dot(v, torch.mv(w2d, u))
+        sigma, u = power_iteration(w2d, u, self.n_power_iterations if update else 1, self.eps)
+        if update:
+            with torch.no_grad():
+                self.u.copy_(u)  # copy_ casts back to the buffer's dtype
+        return sigma
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if self._pending_gamma_init is not None:

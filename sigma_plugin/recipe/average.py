@@ -16,6 +16,8 @@ from typing import List
 
 import torch
 
+from sigma_plugin.nn.power_iteration import power_iteration
+
 from .io import atomic_path, fail, run_cli
 
 _UPDATE_CKPT = re.compile(r"checkpoint_(\d+)_(\d+)\.pt$")
@@ -80,10 +82,7 @@ def _refresh_power_iteration(state: dict, steps: int = 20) -> None:
         w = state.get(k[: -len(_U_SUFFIX)] + _W_SUFFIX)
         if w is None:
             continue
-        w2d, u = w.double().flatten(1), state[k].double()
-        for _ in range(steps):
-            v = torch.nn.functional.normalize(w2d @ u, dim=0)
-            u = torch.nn.functional.normalize(w2d.t() @ v, dim=0)
+        _, u = power_iteration(w.double().flatten(1), state[k].double(), steps)
         state[k] = u.to(state[k].dtype)
 
 
