@@ -7,7 +7,7 @@ from matplotlib.collections import QuadMesh
 from _tiny_mt import DATA, doc_examples, tiny_run
 from sigma_plugin.cli import figures
 from sigma_plugin.cli.plot import FILENAMES, main
-from sigma_plugin.cli.run_logs import read_run
+from sigma_plugin.util.run_logs import read_run
 
 POSTLN, SIGMA = DATA / "postln.log", DATA / "sigma.log"
 

@@ -6,10 +6,11 @@ import subprocess
 import sys
 import pytest
 
-from sigma_plugin.corpus import atomic, l10n, l10n_text
+from sigma_plugin.corpus import l10n, l10n_text
 from sigma_plugin.corpus.l10n_text import (assign_split, clean_entry, clean_text, split_key,
                                            stable_unit, strip_mnemonic)
 from sigma_plugin.corpus.mo_file import MoFormatError, build_mo, parse_mo
+from sigma_plugin.util import StepError, atomic
 
 ENTRIES = [
     ("_Open", "Ö_ffnen"),
@@ -219,7 +220,7 @@ def test_build_writes_splits_stats_and_resumes(tmp_path, offline_packages):
     assert len(offline_packages) == 1 and again["counts"] == stats["counts"]
     assert "already built" in messages[0]
 
-    with pytest.raises(SystemExit, match="max_pairs differ.*--force"):
+    with pytest.raises(StepError, match="max_pairs differ.*--force"):
         l10n.build(tmp_path / "w", out, packages=["pkg-a", "pkg-b"], valid_frac=0.1,
                    test_frac=0.1, max_pairs=100, log=lambda m: None)
     capped = l10n.build(tmp_path / "w", out, packages=["pkg-a", "pkg-b"], valid_frac=0.1,
@@ -250,9 +251,8 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
 
 def test_missing_apt_tools_says_what_to_do(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))              # no apt-get, no dpkg
-    with pytest.raises(SystemExit) as e:
-        l10n.main(["--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o")])
-    msg = str(e.value)
+    assert l10n.main(["--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o")]) == 2
+    msg = capsys.readouterr().err
     assert "apt-get" in msg and "dpkg" in msg and "L10N_DATA=" in msg
 
 
@@ -262,7 +262,7 @@ def fake_tool(bindir, name, script):
     path.chmod(0o755)
 
 
-def test_failed_downloads_say_what_to_do(tmp_path, monkeypatch):
+def test_failed_downloads_say_what_to_do(tmp_path, monkeypatch, capsys):
     bindir = tmp_path / "bin"
     bindir.mkdir()
     fake_tool(bindir, "apt-cache", "echo 'N: Unable to locate package' >&2; exit 100\n")
@@ -270,15 +270,14 @@ def test_failed_downloads_say_what_to_do(tmp_path, monkeypatch):
     for tool in ("dpkg", "dpkg-deb"):
         fake_tool(bindir, tool, "exit 0\n")
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
-    with pytest.raises(SystemExit) as e:
-        l10n.main(["--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o"),
-                   "--packages", "nosuchpkg"])
-    msg = str(e.value)
+    assert l10n.main(["--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o"),
+                      "--packages", "nosuchpkg"]) == 2
+    msg = capsys.readouterr().err
     assert "nosuchpkg" in msg and "apt-get update" in msg and "L10N_DATA=" in msg
 
 
 def test_bad_fractions_are_named(tmp_path, offline_packages):
-    with pytest.raises(SystemExit, match="--valid-frac 0.6 / --test-frac 0.5"):
+    with pytest.raises(StepError, match="--valid-frac 0.6 / --test-frac 0.5"):
         l10n.build(tmp_path / "w", tmp_path / "o", packages=["pkg-a"], valid_frac=0.6,
                    test_frac=0.5, log=lambda m: None)
 

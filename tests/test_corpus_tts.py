@@ -16,6 +16,7 @@ from sigma_plugin.corpus.tts_text import (candidate_sentences, normalise_sentenc
                                           read_vocabulary)
 from sigma_plugin.corpus.tts_voices import (SPEEDS, ReservedVoiceError, Voice, check_allowed,
                                             parse_weights, split_voices)
+from sigma_plugin.util import StepError
 
 ACCENTS = {"espeak-ng": ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbcwmd", "en-us-nyc"],
            "espeak": ["en", "en-sc", "en-wm", "en-n"]}
@@ -119,7 +120,7 @@ def test_slt_voices_are_refused_everywhere(voice, tmp_path, sentences_file):
     assert voice not in [v for vs in split_voices(INVENTORY + [voice]).values() for v in vs]
     with pytest.raises(ReservedVoiceError):
         tts_plan.plan_subset("train", [("a b c.", "A B C")], [voice], (1.0,), seed=1)
-    with pytest.raises(SystemExit, match="--voices .*slt.*reserved"):
+    with pytest.raises(StepError, match="--voices .*slt.*reserved"):
         tts.build(tmp_path / "w", tmp_path / "R", sentences_file, voice_patterns=[voice.label],
                   synth=sine_synth, voices=INVENTORY, log=lambda m: None)
     check_allowed(Voice("espeak-ng", "en-us", "m1"))                           # others pass
@@ -127,7 +128,7 @@ def test_slt_voices_are_refused_everywhere(voice, tmp_path, sentences_file):
 
 def test_a_plan_naming_slt_is_refused_before_synthesis(tmp_path, sentences_file):
     kw = dict(n_train=4, n_dev=0, n_test=0, nj=1, voices=INVENTORY, log=lambda m: None)
-    with pytest.raises(SystemExit, match="1 of 4"):
+    with pytest.raises(StepError, match="1 of 4"):
         CALLS.clear()
         CALLS["fail_at"] = 1
         tts.build(tmp_path / "w", tmp_path / "R", sentences_file, synth=counting_synth, **kw)
@@ -135,7 +136,7 @@ def test_a_plan_naming_slt_is_refused_before_synthesis(tmp_path, sentences_file)
     plan = json.loads(plan_file.read_text())
     plan["utterances"][0].update(engine="flite", voice="slt", variant="")      # edited by hand
     plan_file.write_text(json.dumps(plan))
-    with pytest.raises(SystemExit, match=r"\.tts-plan\.json: voice flite:slt .*reserved"):
+    with pytest.raises(StepError, match=r"\.tts-plan\.json: voice flite:slt .*reserved"):
         tts.build(tmp_path / "w", tmp_path / "R", sentences_file, synth=refusing_synth, **kw)
 
 
@@ -263,7 +264,7 @@ def test_dictionary_and_excluded_sentences_are_kept_out(tmp_path, sentences_file
     got = {t for k in ("train", "dev", "test")
            for t in check_librispeech_subset(tmp_path / "R" / f"{k}-tts", out[k]["utterances"]).values()}
     assert len(got) == 20 and not got & {normalise_sentence(x)[1] for x in SENTENCES[:40]}
-    with pytest.raises(SystemExit, match="has 8 usable sentences.*all in --dictionary"):
+    with pytest.raises(StepError, match="has 8 usable sentences.*all in --dictionary"):
         tts.build(tmp_path / "w", tmp_path / "R2", sentences_file, n_train=9, n_dev=0, n_test=0,
                   dictionary=str(words), synth=sine_synth, voices=INVENTORY, log=lambda m: None)
 
@@ -273,7 +274,7 @@ def test_interrupted_subset_resumes_without_redoing_finished_utterances(tmp_path
     kw = dict(n_train=12, n_dev=0, n_test=0, nj=1, log=lambda m: None)
     CALLS.clear()
     CALLS["fail_at"] = 5
-    with pytest.raises(SystemExit, match="1 of 12 utterances.*failed.*rerun"):
+    with pytest.raises(StepError, match="1 of 12 utterances.*failed.*rerun"):
         tts.build(tmp_path / "w", root, sentences_file, synth=counting_synth, voices=INVENTORY, **kw)
     subset = root / "train-tts"
     assert not (subset / tts.COMPLETE_FILE).exists()
@@ -290,7 +291,7 @@ def test_interrupted_subset_resumes_without_redoing_finished_utterances(tmp_path
     assert summary["utterances"] == 12 and summary["hours"] > 0
     # complete: a rerun touches nothing; other settings need --force
     tts.build(tmp_path / "w", root, sentences_file, synth=refusing_synth, voices=INVENTORY, **kw)
-    with pytest.raises(SystemExit, match="seed differ.*--force"):
+    with pytest.raises(StepError, match="seed differ.*--force"):
         tts.build(tmp_path / "w", root, sentences_file, synth=sine_synth, voices=INVENTORY, seed=2,
                   **{**kw, "log": lambda m: None})
     tts.build(tmp_path / "w", root, sentences_file, synth=sine_synth, voices=INVENTORY, seed=2, force=True, **kw)
@@ -307,13 +308,13 @@ def test_custom_subset_names(tmp_path, sentences_file):
 # --- error messages ----------------------------------------------------------------------
 
 def test_too_few_sentences_is_explained(tmp_path, sentences_file):
-    with pytest.raises(SystemExit, match=r"has 60 usable sentences.*--n-train \+ --n-dev"):
+    with pytest.raises(StepError, match=r"has 60 usable sentences.*--n-train \+ --n-dev"):
         tts.build(tmp_path / "w", tmp_path / "R", sentences_file, n_train=100, synth=sine_synth, voices=INVENTORY,
                   log=lambda m: None)
 
 
 def test_missing_sentence_file_is_named(tmp_path):
-    with pytest.raises(SystemExit, match="--sentences .*nope.txt: no such file"):
+    with pytest.raises(StepError, match="--sentences .*nope.txt: no such file"):
         tts.build(tmp_path / "w", tmp_path / "R", tmp_path / "nope.txt", synth=sine_synth, voices=INVENTORY)
 
 
@@ -324,28 +325,27 @@ def test_missing_sentence_file_is_named(tmp_path):
     (["--exclude", "/nope/dev.en"], "--exclude /nope/dev.en: no such file"),
     (["--voices", "festival:cmu_us_slt_arctic_hts"], "--voices festival:cmu_us_slt_arctic_hts: CMU ARCTIC slt"),
 ])
-def test_command_line_mistakes_are_named(tmp_path, sentences_file, flags, error):
-    with pytest.raises(SystemExit) as e:
-        tts.main(["--workdir", str(tmp_path / "w"), "--root", str(tmp_path / "R"),
-                  "--sentences", str(sentences_file), *flags])
-    assert str(e.value).startswith("error: ") and error in str(e.value)
+def test_command_line_mistakes_are_named(tmp_path, sentences_file, flags, error, capsys):
+    assert tts.main(["--workdir", str(tmp_path / "w"), "--root", str(tmp_path / "R"),
+                     "--sentences", str(sentences_file), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and error in err and "Traceback" not in err
     assert not (tmp_path / "R").exists()
 
 
 def test_weights_that_leave_out_every_engine_present_are_named(tmp_path, sentences_file):
-    with pytest.raises(SystemExit, match="error: --engine-weights .*give no share to any of the voices' engines"):
+    with pytest.raises(StepError, match="--engine-weights .*give no share to any of the voices' engines"):
         tts.build(tmp_path / "w", tmp_path / "R", sentences_file, n_train=4, n_dev=0, n_test=0,
                   engines=["flite"], weights={"espeak-ng": 1.0}, synth=sine_synth, voices=INVENTORY,
                   log=lambda m: None)
 
 
-def test_missing_apt_tools_says_what_to_do(tmp_path, sentences_file, monkeypatch):
+def test_missing_apt_tools_says_what_to_do(tmp_path, sentences_file, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))                  # no apt-get, no dpkg
-    with pytest.raises(SystemExit) as e:
-        tts.main(["--workdir", str(tmp_path / "w"), "--root", str(tmp_path / "R"),
-                  "--sentences", str(sentences_file), "--n-train", "3", "--n-dev", "1",
-                  "--n-test", "1"])
-    msg = str(e.value)
+    assert tts.main(["--workdir", str(tmp_path / "w"), "--root", str(tmp_path / "R"),
+                     "--sentences", str(sentences_file), "--n-train", "3", "--n-dev", "1",
+                     "--n-test", "1"]) == 2
+    msg = capsys.readouterr().err
     assert "apt-get" in msg and "dpkg" in msg and "TTS_ROOT=" in msg
 
 

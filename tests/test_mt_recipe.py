@@ -161,7 +161,7 @@ def test_shipped_mt_configs_parse(tmp_path):
     assert len(confs) >= 3
     for path in confs:
         flags = to_flags(load_conf(path), str(path))
-        check_flags(flags, str(tmp_path), str(path))  # raises RecipeError naming the file
+        check_flags(flags, str(tmp_path), str(path))  # raises StepError naming the file
         assert "--arch" in flags
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sigma_plugin.recipe import average, clean, hyps, score_mt
-from sigma_plugin.recipe.io import RecipeError
+from sigma_plugin.util import StepError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,9 +46,9 @@ def test_average_last_checkpoints_and_refresh_u(tmp_path):
     # u refreshed to the top right singular vector of the averaged weight (diag(2, 1) -> e1)
     torch.testing.assert_close(model["l.parametrizations.weight.0.u"].abs(), torch.tensor([1.0, 0.0]), atol=1e-4, rtol=0)
     assert state["extra_state"]["step"] == 2  # other fields from the first averaged checkpoint
-    with pytest.raises(RecipeError, match="no checkpoint_E_U.pt"):
+    with pytest.raises(StepError, match="no checkpoint_E_U.pt"):
         average.last_checkpoints(_empty(tmp_path), 2)
-    with pytest.raises(RecipeError, match="checkpoint folder not found"):
+    with pytest.raises(StepError, match="checkpoint folder not found"):
         average.last_checkpoints(tmp_path / "missing", 2)
 
 
@@ -141,7 +141,7 @@ def test_score_table(tmp_path):
 def test_clean_rejects_non_utf8_with_file_and_line_and_writes_raw_line_ids(tmp_path):
     (tmp_path / "train.en").write_text("one\ntwo\nthree\n")
     (tmp_path / "train.de").write_bytes("eins\nzwei\n".encode() + "drei Größe\n".encode("latin-1"))
-    with pytest.raises(RecipeError, match=r"train\.de:3: not valid UTF-8 \(byte 0xf6"):
+    with pytest.raises(StepError, match=r"train\.de:3: not valid UTF-8 \(byte 0xf6"):
         clean.clean_split(tmp_path / "train", tmp_path / "out" / "train", "en", "de", True, 200, 3.0)
     assert not (tmp_path / "out" / "train.en").exists()  # nothing half-written
     (tmp_path / "train.de").write_text("eins\n\ndrei\n")

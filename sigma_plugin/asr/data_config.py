@@ -7,7 +7,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import yaml
 
-from sigma_plugin.corpus.atomic import atomic_path
+from sigma_plugin.util.atomic import atomic_path
 
 # fairseq's SpecAugment policies (examples/speech_to_text/data_utils.py; Park et al. 2019).
 SPECAUGMENT_POLICIES: Dict[str, Dict] = {

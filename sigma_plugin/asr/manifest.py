@@ -5,7 +5,7 @@ import csv
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence
 
-from sigma_plugin.corpus.atomic import atomic_path
+from sigma_plugin.util.atomic import atomic_path
 
 MANIFEST_COLUMNS = ("id", "audio", "n_frames", "tgt_text", "speaker")
 SKIPPED_COLUMNS = ("id", "path", "reason")

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sigma_plugin.corpus.atomic import atomic_path, remove_stale_temps
+from sigma_plugin.util.atomic import atomic_path, remove_stale_temps
 from . import augment
 from .worker_pool import ordered_map
 from .corpus import CorpusError, Skipped, Utterance, scan_subset

@@ -26,7 +26,7 @@ from typing import Dict, List
 
 import jiwer
 
-from sigma_plugin.corpus.atomic import write_text
+from sigma_plugin.util.atomic import write_text
 from .manifest import read_tsv, write_tsv
 from .text_norm import normalize_transcript
 

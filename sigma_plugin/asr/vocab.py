@@ -14,7 +14,7 @@ from typing import Iterable, Tuple
 
 import sentencepiece as spm
 
-from sigma_plugin.corpus.atomic import atomic_path
+from sigma_plugin.util.atomic import atomic_path
 
 VOCAB_TYPES = ("unigram", "bpe", "char")
 SPECIALS = {0: "<s>", 1: "<pad>", 2: "</s>", 3: "<unk>"}

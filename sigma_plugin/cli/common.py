@@ -1,56 +1,20 @@
-"""What the three command-line tools share: errors with an exit code, atomic writes,
-checkpoint loading."""
+"""Checkpoint loading shared by the command-line tools. Their error type, ``run_cli`` and
+atomic writes are the shared ones of :mod:`sigma_plugin.util` (re-exported here)."""
 from __future__ import annotations
 
-import logging
 import os
-import sys
-import tempfile
-from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional
 
-EXIT_ERROR = 2
+from sigma_plugin.util.atomic import atomic_path  # noqa: F401  (re-exported for cli/export.py)
+from sigma_plugin.util.steps import EXIT_ERROR, StepError, run_cli  # noqa: F401  (re-exported)
 
-
-class CliError(Exception):
-    """A user-facing error: printed as ``<tool>: error: <message>``, exit status 2."""
-
-
-def run_cli(tool: str, main: Callable[[Optional[List[str]]], int], argv=None) -> int:
-    # Importing fairseq leaves the root logger at DEBUG (matplotlib's font search, fairseq's
-    # INFO lines); these tools print their own results.
-    logging.getLogger().setLevel(logging.WARNING)
-    try:
-        return main(argv)
-    except CliError as e:
-        print(f"{tool}: error: {e}", file=sys.stderr)
-        return EXIT_ERROR
-
-
-@contextmanager
-def atomic_path(path: str) -> Iterator[str]:
-    """Yields a temporary path next to ``path``; renamed onto ``path`` only if the block
-    succeeds, removed otherwise (a reader never sees a half-written file)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; give it a normal file's mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+CliError = StepError  # the former name, still used by cli/export.py and cli/stock_export.py
 
 
 def load_checkpoint(path: str) -> dict:
     """A fairseq checkpoint dict, loaded with torch's weights_only check on (importing
     sigma_plugin allowlists the argparse/omegaconf classes fairseq stores)."""
     if not os.path.isfile(path):
-        raise CliError(f"checkpoint {path!r}: no such file")
+        raise StepError(f"checkpoint {path!r}: no such file")
     import sigma_plugin
     sigma_plugin.register()  # the models, and the cfg classes for weights_only loading
     from fairseq import checkpoint_utils
@@ -58,10 +22,10 @@ def load_checkpoint(path: str) -> dict:
     try:
         state = checkpoint_utils.load_checkpoint_to_cpu(path)
     except Exception as e:  # corrupt/truncated file, not a torch pickle, refused classes
-        from .load_errors import load_error_reason
-        raise CliError(f"checkpoint {path!r} {load_error_reason(e)}") from None
+        from sigma_plugin.util.load_errors import load_error_reason
+        raise StepError(f"checkpoint {path!r} {load_error_reason(e)}") from None
     if not isinstance(state, dict) or "model" not in state:
-        raise CliError(f"checkpoint {path!r}: not a fairseq checkpoint (no 'model' state dict)")
+        raise StepError(f"checkpoint {path!r}: not a fairseq checkpoint (no 'model' state dict)")
     return state
 
 
@@ -72,7 +36,7 @@ def model_args(state: dict, path: str = "checkpoint"):
         return cfg["model"]
     if state.get("args") is not None:
         return state["args"]
-    raise CliError(f"{path}: the checkpoint holds no model configuration (neither cfg.model nor args)")
+    raise StepError(f"{path}: the checkpoint holds no model configuration (neither cfg.model nor args)")
 
 
 def arg(args, name: str, default=None):

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from .run_logs import RunLog
+from sigma_plugin.util.run_logs import RunLog
 
 KINDS = ("enc_self", "dec_self", "dec_cross")
 KIND_TITLES = {"enc_self": "encoder self-attention", "dec_self": "decoder self-attention",

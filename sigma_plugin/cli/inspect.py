@@ -8,7 +8,9 @@ import math
 import sys
 from typing import List, Optional
 
-from .common import CliError, arg, load_checkpoint, model_args, run_cli
+from sigma_plugin.util import StepError, run_cli
+
+from .common import arg, load_checkpoint, model_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,9 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
 def inspect_checkpoint(path: str, input_norm: Optional[float] = None, keys: int = 64) -> dict:
     """Everything sigma-inspect reports, as plain data (the --json output)."""
     if keys < 2:
-        raise CliError(f"--keys must be >= 2 (the bound needs at least two keys), got {keys}")
+        raise StepError(f"--keys must be >= 2 (the bound needs at least two keys), got {keys}")
     if input_norm is not None and not (math.isfinite(input_norm) and input_norm >= 0):
-        raise CliError(f"--input-norm must be a finite number >= 0, got {input_norm}")
+        raise StepError(f"--input-norm must be a finite number >= 0, got {input_norm}")
     state = load_checkpoint(path)
     args = model_args(state, path)
     from .checkpoint_stats import as_dicts, attention_stats, weight_stats
@@ -38,7 +40,7 @@ def inspect_checkpoint(path: str, input_norm: Optional[float] = None, keys: int 
     heads = {"encoder": arg(args, "encoder_attention_heads", 1), "decoder": arg(args, "decoder_attention_heads", 1)}
     if input_norm is None:
         if not dims["encoder"]:
-            raise CliError(f"{path}: no encoder_embed_dim in the model config; give --input-norm")
+            raise StepError(f"{path}: no encoder_embed_dim in the model config; give --input-norm")
         norms = {side: math.sqrt(d) for side, d in dims.items()}
         norm_note = "√d (LayerNorm output with unit gain)"
     else:
@@ -49,7 +51,7 @@ def inspect_checkpoint(path: str, input_norm: Optional[float] = None, keys: int 
         weights = weight_stats(model)
         attention = attention_stats(model, heads, norms, keys)
     except (ValueError, RuntimeError) as e:
-        raise CliError(f"{path}: {e}") from None
+        raise StepError(f"{path}: {e}") from None
     return {
         "checkpoint": path,
         "arch": arg(args, "arch") or arg(args, "_name"),
@@ -102,7 +104,7 @@ def render_tables(report: dict) -> str:
 
 
 def inspect_main(argv: Optional[List[str]] = None) -> int:
-    """sigma-inspect without the error handling: raises CliError."""
+    """sigma-inspect without the error handling: raises StepError."""
     args = build_parser().parse_args(argv)
     report = inspect_checkpoint(args.checkpoint, args.input_norm, args.keys)
     print(json.dumps(report, indent=1) if args.json else render_tables(report))

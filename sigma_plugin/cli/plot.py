@@ -16,8 +16,8 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")  # files only, never a window
 
 from . import figures  # noqa: E402
-from .common import CliError, atomic_path, run_cli  # noqa: E402
-from .run_logs import ENTROPY_HINT, RunLog, read_run  # noqa: E402
+from sigma_plugin.util import StepError, atomic_path, run_cli  # noqa: E402
+from sigma_plugin.util.run_logs import ENTROPY_HINT, RunLog, read_run  # noqa: E402
 
 FIGURES = ("loss", "entropy", "sigma", "heatmap")
 FILENAMES = {"loss": "loss.png", "entropy": "entropy.png", "sigma": "sigma_gamma.png",
@@ -47,7 +47,7 @@ def parse_labels(value: Optional[str], runs: List[str]) -> List[Optional[str]]:
         return [None] * len(runs)
     labels = [s.strip() for s in value.split(",")]
     if len(labels) != len(runs) or not all(labels):
-        raise CliError(f"--labels: got {len(labels)} label(s) {labels} for {len(runs)} run(s); "
+        raise StepError(f"--labels: got {len(labels)} label(s) {labels} for {len(runs)} run(s); "
                        "give one non-empty label per RUN")
     return labels
 
@@ -58,7 +58,7 @@ def parse_metrics(value: Optional[str]) -> Optional[List[str]]:
     names = [s.strip() for s in value.split(",") if s.strip()]
     bad = [n for n in names if n not in FIGURES]
     if bad or not names:
-        raise CliError(f"--metrics: unknown figure(s) {bad or value!r}; choose from {','.join(FIGURES)}")
+        raise StepError(f"--metrics: unknown figure(s) {bad or value!r}; choose from {','.join(FIGURES)}")
     return list(dict.fromkeys(names))
 
 
@@ -71,7 +71,7 @@ def unique_labels(runs: List[RunLog]) -> None:
 
 
 def choose_figures(runs: List[RunLog], requested: Optional[List[str]]) -> List[str]:
-    """The figures to draw; CliError naming the run and the missing metrics otherwise."""
+    """The figures to draw; StepError naming the run and the missing metrics otherwise."""
     strict = requested is not None
     wanted = requested or list(FIGURES)
     chosen = []
@@ -80,7 +80,7 @@ def choose_figures(runs: List[RunLog], requested: Optional[List[str]]) -> List[s
         if not missing:
             chosen.append(name)
         elif strict or name == "loss":
-            raise CliError(f"run {missing[0].source!r}: {MISSING[name]}")
+            raise StepError(f"run {missing[0].source!r}: {MISSING[name]}")
         else:
             print(f"sigma-plot: note: {FILENAMES[name]} skipped: {len(missing)} run(s) lack it "
                   f"({MISSING[name]})", file=sys.stderr)
@@ -122,12 +122,12 @@ def save_figure(fig, path: str, dpi: int) -> None:
 
 
 def plot(argv: Optional[List[str]] = None) -> int:
-    """sigma-plot without the error handling: raises CliError."""
+    """sigma-plot without the error handling: raises StepError."""
     args = build_parser().parse_args(argv)
     labels = parse_labels(args.labels, args.runs)
     requested = parse_metrics(args.metrics)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise CliError(f"--out {args.out!r}: exists and is not a directory")
+        raise StepError(f"--out {args.out!r}: exists and is not a directory")
     runs = [read_run(path, label) for path, label in zip(args.runs, labels)]
     unique_labels(runs)
     for name in choose_figures(runs, requested):

@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import atomic, debs
+from sigma_plugin.util import StepError, atomic, run_cli
+
+from . import debs
 from .l10n_text import assign_split, clean_entry, split_key, stable_unit
 from .mo_file import MoFormatError, parse_mo
 
@@ -125,8 +127,8 @@ def existing_build(out: Path, tgt: str, config: dict, force: bool) -> Optional[d
     old = stats.get("config") or {}
     changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
     if changed:
-        raise SystemExit(
-            f"error: {out} already holds a corpus built with other settings "
+        raise StepError(
+            f"{out} already holds a corpus built with other settings "
             f"({', '.join(changed)} differ, see {stats_path}); use another --out, or --force "
             f"to rebuild.")
     return stats
@@ -145,7 +147,7 @@ def build(workdir, out, tgt: str = "de", packages: Sequence[str] = DEFAULT_PACKA
         log(f"[l10n] {out}: already built ({done['counts']}), nothing to do")
         return done
     if not 0 <= valid_frac < 1 or not 0 <= test_frac < 1 or valid_frac + test_frac >= 1:
-        raise SystemExit(f"error: --valid-frac {valid_frac} / --test-frac {test_frac} must be in "
+        raise StepError(f"--valid-frac {valid_frac} / --test-frac {test_frac} must be in "
                          f"[0, 1) and sum to less than 1")
 
     start = time.time()
@@ -171,7 +173,7 @@ def build(workdir, out, tgt: str = "de", packages: Sequence[str] = DEFAULT_PACKA
         log(f"[l10n] {i}/{len(packages)} {name}: {deb.stat().st_size / 1e6:.1f} MB, "
             f"{len(catalogs)} {tgt} catalogs, +{len(new)} pairs (total {len(pairs)})")
     if not pairs:
-        raise SystemExit(f"error: no {tgt!r} translations found in the downloaded packages "
+        raise StepError(f"no {tgt!r} translations found in the downloaded packages "
                          f"({', '.join(found)}); check --tgt and --packages. {FALLBACK_HINT}")
 
     pairs = cap_pairs(pairs, max_pairs)
@@ -214,20 +216,25 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
+    """The command line: exit status 0, or 2 with ``error: <message>`` on stderr."""
+    return run_cli(None, _main, argv)
+
+
+def _main(argv=None) -> int:
     args = parse_args(argv)
     packages = DEFAULT_PACKAGES
     if args.packages:
         packages = tuple(p.strip() for p in args.packages.split(",") if p.strip())
         if not packages:
-            raise SystemExit("error: --packages is empty")
+            raise StepError("--packages is empty")
     if args.max_pairs is not None and args.max_pairs <= 0:
-        raise SystemExit(f"error: --max-pairs must be positive, got {args.max_pairs}")
+        raise StepError(f"--max-pairs must be positive, got {args.max_pairs}")
     try:
         build(args.workdir, args.out, tgt=args.tgt, packages=packages, max_pairs=args.max_pairs,
               valid_frac=args.valid_frac, test_frac=args.test_frac, max_words=args.max_words,
               force=args.force)
     except debs.DebianToolError as e:
-        raise SystemExit(f"error: {e}")
+        raise StepError(str(e)) from None
     except KeyboardInterrupt:
         raise SystemExit("interrupted: downloaded packages are kept; rerun the same command to resume")
     return 0

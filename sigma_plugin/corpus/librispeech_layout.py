@@ -14,7 +14,7 @@ from typing import Dict, Iterable, List, Tuple
 import numpy as np
 import soundfile as sf
 
-from . import atomic
+from sigma_plugin.util import atomic
 
 SAMPLE_RATE = 16000
 

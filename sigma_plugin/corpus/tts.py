@@ -31,7 +31,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
-from . import atomic, debs, librispeech_layout as layout
+from sigma_plugin.util import StepError, atomic
+
+from . import debs, librispeech_layout as layout
 from .tts_engines import FALLBACK_HINT, prepare_engines, resample
 from .tts_plan import plan_subset, utterance_voice
 from .tts_text import candidate_sentences, pick_sentences, read_vocabulary, transcripts_of
@@ -138,7 +140,7 @@ def select_voices(voices: Sequence[Voice], patterns: Sequence[str]) -> List[Voic
         try:
             check_allowed(Voice("pattern", p))
         except ReservedVoiceError:
-            raise SystemExit(f"error: --voices {p}: CMU ARCTIC slt voices are reserved for evaluation "
+            raise StepError(f"--voices {p}: CMU ARCTIC slt voices are reserved for evaluation "
                              f"outside this corpus and are never used") from None
     return [v for v in voices if not patterns or any(fnmatch.fnmatchcase(v.label, p) for p in patterns)]
 
@@ -177,18 +179,18 @@ def build(workdir, root, sentences_file, n_train: int = 600, n_dev: int = 100, n
     counts = {"train": n_train, "dev": n_dev, "test": n_test}
     weights = dict(TRAIN_ENGINE_WEIGHTS if weights is None else weights)
     if not sentences_file.is_file():
-        raise SystemExit(f"error: --sentences {sentences_file}: no such file")
+        raise StepError(f"--sentences {sentences_file}: no such file")
     for path in exclude:
         if not Path(path).is_file():
-            raise SystemExit(f"error: --exclude {path}: no such file")
+            raise StepError(f"--exclude {path}: no such file")
     if dictionary not in (None, "none", DICTIONARY_PACKAGE) and not Path(dictionary).is_file():
-        raise SystemExit(f"error: --dictionary {dictionary}: no such file (give a word list, "
+        raise StepError(f"--dictionary {dictionary}: no such file (give a word list, "
                          f"'{DICTIONARY_PACKAGE}' or 'none')")
     if any(n < 0 for n in counts.values()):
-        raise SystemExit(f"error: --n-train/--n-dev/--n-test must be >= 0, got {counts}")
+        raise StepError(f"--n-train/--n-dev/--n-test must be >= 0, got {counts}")
     unknown = [e for e in engines if e not in ENGINES]
     if unknown or not engines:
-        raise SystemExit(f"error: --engines {','.join(engines)}: give some of {','.join(ENGINES)}")
+        raise StepError(f"--engines {','.join(engines)}: give some of {','.join(ENGINES)}")
     select_voices([], voice_patterns)  # refuses reserved patterns before any work
     config = {"builder_version": BUILDER_VERSION, "sentences_sha256": file_sha256(sentences_file),
               "exclude_sha256": sorted(file_sha256(Path(p)) for p in exclude),
@@ -210,7 +212,7 @@ def build(workdir, root, sentences_file, n_train: int = 600, n_dev: int = 100, n
             if state is not None and state["config"] != config:
                 changed = sorted(k for k in set(config) | set(state["config"])
                                  if config.get(k) != state["config"].get(k))
-                raise SystemExit(f"error: {subset_dir} was built with other settings ({', '.join(changed)} "
+                raise StepError(f"{subset_dir} was built with other settings ({', '.join(changed)} "
                                  f"differ, see {subset_dir / what}); use another --root, or --force.")
         if done is not None:
             log(f"[tts] {subset_dir}: complete ({done['utterances']} utterances), nothing to do")
@@ -228,7 +230,7 @@ def build(workdir, root, sentences_file, n_train: int = 600, n_dev: int = 100, n
     by_kind = subset_voices(inventory, voice_patterns)
     for kind in todo:
         if not by_kind[kind]:
-            raise SystemExit(f"error: no {kind} voice among the engines and --voices given "
+            raise StepError(f"no {kind} voice among the engines and --voices given "
                              f"(engines: {','.join(engines)}). {FALLBACK_HINT}")
     vocabulary = get_dictionary(workdir, dictionary, log)
     lines = sentences_file.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -238,8 +240,8 @@ def build(workdir, root, sentences_file, n_train: int = 600, n_dev: int = 100, n
     try:
         groups = dict(zip(KINDS, pick_sentences(candidates, [counts[k] for k in KINDS], seed)))
     except ValueError:
-        raise SystemExit(
-            f"error: --sentences {sentences_file} has {len(candidates)} usable sentences (plain "
+        raise StepError(
+            f"--sentences {sentences_file} has {len(candidates)} usable sentences (plain "
             f"ASCII words, {min_words}-{max_words} words each"
             f"{', all in --dictionary ' + dictionary if vocabulary is not None else ''}"
             f"{', not in --exclude' if exclude else ''}), fewer than --n-train + --n-dev + "
@@ -253,7 +255,7 @@ def build(workdir, root, sentences_file, n_train: int = 600, n_dev: int = 100, n
                 utts = plan_subset(kind, groups[kind], by_kind[kind], SPEEDS[kind], seed,
                                    weights if kind == "train" else {})
             except ValueError as e:
-                raise SystemExit(f"error: --engine-weights {weights}: {e}") from None
+                raise StepError(f"--engine-weights {weights}: {e}") from None
             plan = {"config": config, "utterances": utts}
             atomic.write_text(subset_dir / PLAN_FILE, json.dumps(plan) + "\n")
         utts = plan["utterances"]
@@ -261,13 +263,13 @@ def build(workdir, root, sentences_file, n_train: int = 600, n_dev: int = 100, n
             try:
                 check_allowed(utterance_voice(u))
             except ReservedVoiceError as e:
-                raise SystemExit(f"error: {subset_dir / PLAN_FILE}: {e}") from None
+                raise StepError(f"{subset_dir / PLAN_FILE}: {e}") from None
         atomic.remove_stale_temps(subset_dir, recursive=True)
         start = time.time()
         errors = render_all(utts, subset_dir, synth, nj, names[kind])
         if errors:
             shown = "\n  ".join(errors[:5])
-            raise SystemExit(f"error: {len(errors)} of {len(utts)} utterances of {subset_dir} failed "
+            raise StepError(f"{len(errors)} of {len(utts)} utterances of {subset_dir} failed "
                              f"(rerun to retry; finished ones are kept):\n  {shown}")
         summaries[kind] = finish_subset(subset_dir, names[kind], utts, config, time.time() - start)
         s = summaries[kind]

@@ -5,6 +5,8 @@ import argparse
 import sys
 import time
 
+from sigma_plugin.util import StepError, run_cli
+
 from . import debs, tts
 from .tts_engines import prepare_engines
 from .tts_voices import (ENGINES, KINDS, TRAIN_ENGINE_WEIGHTS, ReservedVoiceError, check_allowed,
@@ -71,19 +73,24 @@ def patterns(spec: str):
 
 
 def main(argv=None) -> int:
+    """The command line: exit status 0, or 2 with ``error: <message>`` on stderr."""
+    return run_cli(None, _main, argv)
+
+
+def _main(argv=None) -> int:
     args = parse_args(argv)
     if args.nj < 1:
-        raise SystemExit(f"error: --nj must be >= 1, got {args.nj}")
+        raise StepError(f"--nj must be >= 1, got {args.nj}")
     names = {"train": args.train_name, "dev": args.dev_name, "test": args.test_name}
     if len(set(names.values())) != 3:
-        raise SystemExit(f"error: --train-name/--dev-name/--test-name must differ, got {names}")
+        raise StepError(f"--train-name/--dev-name/--test-name must differ, got {names}")
     engines = patterns(args.engines)
     if not engines or any(e not in ENGINES for e in engines):
-        raise SystemExit(f"error: --engines {args.engines}: give some of {','.join(ENGINES)}")
+        raise StepError(f"--engines {args.engines}: give some of {','.join(ENGINES)}")
     try:
         weights = parse_weights(args.engine_weights)
     except ValueError as e:
-        raise SystemExit(f"error: --engine-weights: {e}")
+        raise StepError(f"--engine-weights: {e}")
     start = time.time()
     try:
         if args.list_voices:
@@ -92,14 +99,14 @@ def main(argv=None) -> int:
             return 0
         for flag, value in (("--root", args.root), ("--sentences", args.sentences)):
             if not value:
-                raise SystemExit(f"error: {flag} is required to build a corpus")
+                raise StepError(f"{flag} is required to build a corpus")
         tts.build(args.workdir, args.root, args.sentences, args.n_train, args.n_dev, args.n_test,
                   nj=args.nj, seed=args.seed, names=names, min_words=args.min_words,
                   max_words=args.max_words, force=args.force, engines=engines, weights=weights,
                   voice_patterns=patterns(args.voices), dictionary=args.dictionary,
                   exclude=args.exclude)
     except debs.DebianToolError as e:
-        raise SystemExit(f"error: {e}")
+        raise StepError(str(e)) from None
     except KeyboardInterrupt:
         raise SystemExit("interrupted: finished utterances are kept; rerun the same command to resume")
     print(f"[tts] done in {time.time() - start:.1f} s: {args.root}")

@@ -10,6 +10,7 @@ power-iteration vector u is then refreshed on the averaged W (20 steps), so that
 """
 import argparse
 import re
+import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import List
@@ -17,8 +18,7 @@ from typing import List
 import torch
 
 from sigma_plugin.nn.power_iteration import power_iteration
-
-from .io import atomic_path, fail, run_cli
+from sigma_plugin.util import atomic_path, fail, run_cli
 
 _UPDATE_CKPT = re.compile(r"checkpoint_(\d+)_(\d+)\.pt$")
 _EPOCH_CKPT = re.compile(r"checkpoint(\d+)\.pt$")
@@ -47,7 +47,7 @@ def _load(path: Path):
     try:
         state = torch.load(path, map_location="cpu")
     except Exception as e:  # refused by weights_only, truncated, not a checkpoint
-        from sigma_plugin.cli.load_errors import load_error_reason
+        from sigma_plugin.util.load_errors import load_error_reason
         fail(f"{path}: the checkpoint {load_error_reason(e)}")
     if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
         fail(f"{path}: not a fairseq checkpoint (no 'model' state dict)")
@@ -86,14 +86,14 @@ def _refresh_power_iteration(state: dict, steps: int = 20) -> None:
         state[k] = u.to(state[k].dtype)
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--dir", type=Path, help="folder of a fairseq run (uses --last)")
     src.add_argument("--checkpoints", nargs="+", type=Path)
     ap.add_argument("--last", type=int, default=5, help="how many of the latest checkpoints (with --dir)")
     ap.add_argument("--output", required=True, type=Path)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.last < 1:
         fail(f"--last must be >= 1, got {args.last}")
     paths = last_checkpoints(args.dir, args.last) if args.dir else args.checkpoints
@@ -104,4 +104,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(None, main))

@@ -10,10 +10,13 @@ so that hypotheses can be scored against the raw references.
 import argparse
 import json
 import re
+import sys
 import unicodedata
 from pathlib import Path
 
-from .io import atomic_open, check_parallel, decode_line, fail, run_cli
+from sigma_plugin.util import atomic_open, fail, run_cli
+
+from .io import check_parallel, decode_line
 
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b\ufeff]")
 _SPACE = re.compile(r"\s+")
@@ -53,7 +56,7 @@ def clean_split(in_prefix: Path, out_prefix: Path, src: str, tgt: str, filter_pa
     return {"lines_in": n_in, "lines_out": kept}
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--in-prefix", required=True, type=Path, help="folder with SPLIT.LANG files")
     ap.add_argument("--out-prefix", required=True, type=Path)
@@ -63,7 +66,7 @@ def main():
     ap.add_argument("--filter-splits", default="train", help="splits whose bad pairs are dropped")
     ap.add_argument("--max-len", type=int, default=200, help="max words per side (filtered splits)")
     ap.add_argument("--max-ratio", type=float, default=3.0, help="max length ratio (filtered splits)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     stats = {}
     filtered = set(args.filter_splits.split(","))
     for split in args.splits.split(","):
@@ -75,4 +78,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(None, main))

@@ -7,13 +7,14 @@ JSON logs or TensorBoard folders -- e.g. stock post-LN vs σReparam at the same 
 A value is the last one logged at or before the requested update (— if none).
 """
 import argparse
+import sys
 from pathlib import Path
 from typing import List
 
-from sigma_plugin.cli.common import CliError
-from sigma_plugin.cli.run_logs import read_run
+from sigma_plugin.util import fail, run_cli
+from sigma_plugin.util.run_logs import read_run
 
-from .io import emit, fail, run_cli
+from .io import emit
 
 
 def value_at(run, key: str, update: int):
@@ -39,25 +40,22 @@ def table(runs, labels: List[str], keys: List[str], updates: List[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", help="fairseq JSON logs or TensorBoard folders")
     ap.add_argument("--labels", help="comma-separated, one per run")
     ap.add_argument("--at", default="100,200,300,400,500,600", help="updates to report")
     ap.add_argument("--keys", default="loss,ent_enc_self_min,ent_dec_self_min,ent_dec_cross_min,gamma_mean")
     ap.add_argument("--output", type=Path, help="also write the table here (markdown)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     labels = args.labels.split(",") if args.labels else [None] * len(args.runs)
     if len(labels) != len(args.runs):
         fail(f"--labels has {len(labels)} names for {len(args.runs)} runs")
-    try:
-        runs = [read_run(path, label) for path, label in zip(args.runs, labels)]
-    except CliError as e:
-        fail(str(e))
+    runs = [read_run(path, label) for path, label in zip(args.runs, labels)]  # StepError: one line
     updates = [int(u) for u in args.at.split(",")]
     text = table(runs, [r.label for r in runs], args.keys.split(","), updates)
     emit(text, args.output)
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(None, main))

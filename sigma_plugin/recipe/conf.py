@@ -15,7 +15,7 @@ from typing import Dict, List
 
 import yaml
 
-from .io import fail, run_cli
+from sigma_plugin.util import fail, run_cli
 
 # Set by the recipe itself; a conf that sets them would fight the stage script.
 RESERVED = {"save-dir", "user-dir", "tensorboard-logdir", "restore-file"}
@@ -79,13 +79,13 @@ def check_flags(flags: List[str], data: str, source: str) -> None:
         fail(f"{source}: unknown key(s) for fairseq-train with this task/arch/criterion/optimizer: {keys}")
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("conf", type=Path)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config key (repeatable)")
     ap.add_argument("--check", metavar="DATA", help="validate against fairseq-train's parser for DATA")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     conf = apply_overrides(load_conf(args.conf), args.set)
     flags = to_flags(conf, str(args.conf))
     if args.check:
@@ -94,4 +94,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(None, main))

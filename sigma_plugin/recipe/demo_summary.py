@@ -20,7 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .io import run_cli
+from sigma_plugin.util import run_cli
 
 
 def mt_rows(workdir: Path):
@@ -221,13 +221,13 @@ def console(log: Path, inp=None, out=None) -> None:
     con.close()
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", type=Path, default=Path("demo"))
     ap.add_argument("--examples", type=int, default=3, help="example outputs per model and test set (0: none)")
     ap.add_argument("--console", type=Path, metavar="LOG",
                     help="filter standard input for the terminal, copying all of it to LOG (see above)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.console:
         console(args.console)
         return
@@ -245,4 +245,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(None, main))

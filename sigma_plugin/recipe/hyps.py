@@ -6,9 +6,10 @@
 lines the tokenised one. fairseq prints sentences in batch order; this sorts by id.
 """
 import argparse
+import sys
 from pathlib import Path
 
-from .io import atomic_open, fail, run_cli
+from sigma_plugin.util import atomic_open, fail, run_cli
 
 
 def extract(log_path: Path, field: str = "D"):
@@ -23,13 +24,13 @@ def extract(log_path: Path, field: str = "D"):
     return hyps
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--generate-log", required=True, type=Path)
     ap.add_argument("--output", required=True, type=Path)
     ap.add_argument("--field", default="D", choices=["D", "H"])
     ap.add_argument("--expect", type=int, help="number of source sentences; missing ids are an error")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     hyps = extract(args.generate_log, args.field)
     n = args.expect if args.expect is not None else (max(hyps) + 1 if hyps else 0)
     missing = [i for i in range(n) if i not in hyps]
@@ -43,4 +44,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(None, main))

@@ -1,37 +1,11 @@
-"""Atomic outputs and input checks shared by the recipe steps."""
+"""Input checks and outputs shared by the recipe steps (their error type, ``fail``, ``run_cli``
+and atomic writes are the shared ones of :mod:`sigma_plugin.util`)."""
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 from pathlib import Path
 from typing import List, Sequence
 
-from sigma_plugin.corpus.atomic import atomic_path  # noqa: F401  (re-exported for the recipe steps)
-
-
-class RecipeError(Exception):
-    """A problem with the user's input: printed as one clear line, exit code 2."""
-
-
-def fail(message: str) -> None:
-    raise RecipeError(message)
-
-
-def run_cli(main) -> None:
-    """Run ``main()`` turning RecipeError into a one-line message on stderr and exit 2."""
-    try:
-        main()
-    except RecipeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-
-
-@contextlib.contextmanager
-def atomic_open(path: os.PathLike, mode: str = "w", encoding: str = "utf-8"):
-    with atomic_path(path) as tmp:
-        with open(tmp, mode, encoding=encoding) as f:
-            yield f
+from sigma_plugin.util import StepError, atomic_open, fail
 
 
 def emit(text: str, output=None) -> None:
@@ -75,7 +49,7 @@ def decode_line(raw: bytes, path, lineno: int) -> str:
 
 
 def check_utf8(path: Path) -> None:
-    """The whole file decodes as UTF-8; else a RecipeError naming the first bad line and the count."""
+    """The whole file decodes as UTF-8; else a StepError naming the first bad line and the count."""
     first, bad = None, 0
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
@@ -87,5 +61,5 @@ def check_utf8(path: Path) -> None:
     if bad:
         try:
             decode_line(first[0], path, first[1])
-        except RecipeError as e:
+        except StepError as e:
             fail(f"{e}; {bad} line(s) of {path} are not UTF-8")

@@ -10,11 +10,14 @@ atomically.
 """
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from sacrebleu.metrics import BLEU, CHRF
 
-from .io import atomic_open, decode_line, fail, run_cli
+from sigma_plugin.util import atomic_open, fail, run_cli
+
+from .io import decode_line
 
 
 def read_lines(path: Path):
@@ -42,7 +45,7 @@ def score(hyps, refs, tokenize: str = "13a") -> dict:
             "sentences": len(hyps)}
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hyp", required=True, type=Path)
     ap.add_argument("--ref", required=True, type=Path, help="the raw references")
@@ -50,7 +53,7 @@ def main():
     ap.add_argument("--output", required=True, type=Path)
     ap.add_argument("--tokenize", default="13a", help="sacreBLEU tokenizer (13a, intl, zh, ...)")
     ap.add_argument("--name", default="", help="label stored in the results (e.g. the run tag)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     hyps, refs = read_lines(args.hyp), read_lines(args.ref)
     n_raw = len(refs)
     if args.ref_lines:
@@ -71,4 +74,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(None, main))

@@ -4,16 +4,19 @@
 """
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from .io import emit, fail, run_cli
+from sigma_plugin.util import fail, run_cli
+
+from .io import emit
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", nargs="+", type=Path)
     ap.add_argument("--output", type=Path)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     rows = ["| run/split | BLEU | chrF | sentences | BLEU signature | chrF signature |", "|---|---|---|---|---|---|"]
     for path in args.results:
         if not path.is_file():
@@ -26,4 +29,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(None, main))

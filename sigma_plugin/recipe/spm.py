@@ -8,12 +8,13 @@
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import sentencepiece as spm
 
-from .io import atomic_open, fail, run_cli
+from sigma_plugin.util import atomic_open, fail, run_cli
 
 
 def train(inputs, model_prefix: Path, vocab_size: int, model_type: str, character_coverage: float,
@@ -68,7 +69,7 @@ def decode(model: Path, inp: Path, out: Path) -> int:
     return n
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")
@@ -86,7 +87,7 @@ def main():
     d.add_argument("--model", required=True, type=Path)
     d.add_argument("--input", required=True, type=Path)
     d.add_argument("--output", required=True, type=Path)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.cmd == "train":
         train(args.input.split(","), args.model_prefix, args.vocab_size, args.model_type,
               args.character_coverage, args.max_sentences)
@@ -103,4 +104,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(None, main))

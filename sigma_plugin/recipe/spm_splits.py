@@ -11,9 +11,12 @@ Writes OUTDIR/SPLIT.{src,tgt} (pieces separated by spaces) and OUTDIR/encode_sta
 """
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from .io import atomic_open, check_parallel, fail, run_cli
+from sigma_plugin.util import atomic_open, fail, run_cli
+
+from .io import check_parallel
 from .spm import load
 
 
@@ -41,7 +44,7 @@ def encode_split(sp, in_prefix: Path, out_prefix: Path, src: str, tgt: str, max_
     return stats
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, type=Path)
     ap.add_argument("--in-prefix", required=True, type=Path, help="folder with SPLIT.LANG text files")
@@ -51,7 +54,7 @@ def main():
     ap.add_argument("--splits", default="train,valid,test")
     ap.add_argument("--max-pieces", type=int, default=250, help="most pieces per side of a line")
     ap.add_argument("--drop-splits", default="train", help="splits whose too-long pairs are dropped (others: cut)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.max_pieces < 1:
         fail(f"--max-pieces must be >= 1, got {args.max_pieces}")
     sp = load(args.model)
@@ -68,4 +71,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(None, main))

@@ -1,15 +1,18 @@
-"""Training runs as plotted: train (``train_inner``) and validation scalars per update,
-read from a fairseq ``--log-format json`` log or a ``--tensorboard-logdir`` directory."""
+"""Training runs as plotted (``sigma-plot``) and compared (``recipe.compare``): train
+(``train_inner``) and validation scalars per update, read from a fairseq ``--log-format json``
+log or a ``--tensorboard-logdir`` directory (with tensorboard's ``EventAccumulator``)."""
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from .common import CliError
-from .tb_events import read_scalars
+from .steps import StepError
+
+Scalars = Dict[str, Dict[int, float]]
 
 # fairseq's JSON progress bar: "... | train_inner | {...}" / "... | SUBSET | {...}" for each
 # validation subset (--valid-subset valid, dev-tts, ...; keys "SUBSET_loss", "SUBSET_num_updates")
@@ -43,13 +46,13 @@ def _natural(key: str):
 
 def read_run(path: str, label: Optional[str] = None) -> RunLog:
     if not os.path.exists(path):
-        raise CliError(f"run {path!r}: no such file or directory")
+        raise StepError(f"run {path!r}: no such file or directory")
     label = label or default_label(path)
     run = read_tensorboard_dir(path, label) if os.path.isdir(path) else read_json_log(path, label)
     if not run.train:
         what = ("no '| train_inner | {...}' lines; was it trained with --log-format json?"
                 if os.path.isfile(path) else "no train_inner scalars")
-        raise CliError(f"run {path!r}: {what}")
+        raise StepError(f"run {path!r}: {what}")
     return run
 
 
@@ -110,7 +113,7 @@ def read_tensorboard_dir(path: str, label: str) -> RunLog:
     elif os.path.basename(os.path.normpath(path)) == "train_inner":
         root = os.path.dirname(os.path.normpath(path))
     else:
-        raise CliError(f"run {path!r}: a directory must be a fairseq --tensorboard-logdir "
+        raise StepError(f"run {path!r}: a directory must be a fairseq --tensorboard-logdir "
                        "(with a train_inner/ subdirectory)")
     run = RunLog(path, label, train=read_scalars(os.path.join(root, "train_inner")))
     subsets = sorted(d for d in os.listdir(root) if d not in ("train_inner", "train")
@@ -118,3 +121,19 @@ def read_tensorboard_dir(path: str, label: str) -> RunLog:
     if subsets:  # "valid", or the --valid-subset name (dev-tts, ...); the first one is plotted
         run.valid = read_scalars(os.path.join(root, "valid" if "valid" in subsets else subsets[0]))
     return run
+
+
+def read_scalars(directory: str) -> Scalars:
+    """The scalars of a TensorBoard event directory: {tag: {step: value}}."""
+    if not glob.glob(os.path.join(directory, "events.out.tfevents.*")):
+        raise StepError(f"{directory}: no TensorBoard event files (events.out.tfevents.*)")
+    try:
+        from tensorboard.backend.event_processing import event_accumulator
+    except ImportError:  # a declared dependency, but an environment may lack it
+        raise StepError(f"{directory}: reading TensorBoard event files needs the 'tensorboard' package "
+                        "(pip install tensorboard); or use the fairseq log written with --log-format json "
+                        "instead") from None
+    acc = event_accumulator.EventAccumulator(directory, size_guidance={event_accumulator.SCALARS: 0})
+    acc.Reload()
+    return {tag: {int(e.step): float(e.value) for e in acc.Scalars(tag)}
+            for tag in acc.Tags().get("scalars", [])}
