@@ -19,6 +19,8 @@ setup(
         "sacrebleu>=2.0",
         "jiwer",
         "soundfile",
+        "tabulate",  # sigma-inspect's tables
+        "tensorboard",  # reading --tensorboard-logdir runs (EventAccumulator)
         "tensorboardX",
         "matplotlib",
         "pyyaml",
