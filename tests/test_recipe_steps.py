@@ -160,13 +160,15 @@ def test_check_corpus_counts_bad_utf8_lines(tmp_path):
 
 def test_spm_splits_drop_long_training_pairs_and_cut_eval_lines(tmp_path):
     from sigma_plugin.recipe import spm, spm_splits
+    from sigma_plugin.util.spm import train_sentencepiece
     words = [f"word{i}" for i in range(60)]
     text = "\n".join(" ".join(words[(i + k) % 60] for k in range(5)) for i in range(200)) + "\n"
     long_token = "".join(random.Random(0).choice("word0123456789") for _ in range(20000))  # known characters
     for split in ("train", "test"):
         (tmp_path / f"{split}.en").write_text(text + long_token + "\n")
         (tmp_path / f"{split}.de").write_text(text + "kurz\n")
-    spm.train([tmp_path / "train.en", tmp_path / "train.de"], tmp_path / "m", 60, "unigram", 1.0, 10000)
+    train_sentencepiece([tmp_path / "train.en", tmp_path / "train.de"], tmp_path / "m", 60, "unigram",
+                        max_sentences=10000)
     sp = spm.load(tmp_path / "m.model")
     st = spm_splits.encode_split(sp, tmp_path / "train", tmp_path / "o" / "train", "en", "de", 50, drop=True)
     assert st["dropped"] == 1 and st["lines_out"] == 200 and st["longest"] > 50

@@ -60,3 +60,16 @@ def test_tensorboard_scalars_survive_a_truncated_tail(tmp_path):
     assert read_scalars(str(tmp_path)) == {"loss": {1: 10.0, 2: 5.0, 3: pytest.approx(10 / 3)}}
     with pytest.raises(StepError, match="no TensorBoard event files"):
         read_scalars(str(tmp_path / "empty"))
+
+
+def test_sentencepiece_training_errors_are_one_line(tmp_path):
+    from sigma_plugin.util.spm import train_sentencepiece
+
+    (tmp_path / "a.txt").write_text("a b c\nb c a\n")
+    with pytest.raises(StepError, match=r"--vocab-size 500 is too large for this corpus .*; lower it"):
+        train_sentencepiece([tmp_path / "a.txt"], tmp_path / "spm" / "m", 500)
+    with pytest.raises(StepError, match="nope.txt: SentencePiece training input is missing or empty"):
+        train_sentencepiece([tmp_path / "nope.txt"], tmp_path / "spm" / "m", 8)
+    assert os.listdir(tmp_path / "spm") == []  # no model, no temporary folder left
+    assert train_sentencepiece([tmp_path / "a.txt"], tmp_path / "spm" / "m", 6) == tmp_path / "spm" / "m.model"
+    assert sorted(os.listdir(tmp_path / "spm")) == ["m.model", "m.vocab"]

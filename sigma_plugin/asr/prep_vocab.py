@@ -17,7 +17,9 @@ from typing import Sequence
 
 from .data_config import SPECAUGMENT_POLICIES, cmvn_from_stats, save_cmvn, write_config_yaml
 from .manifest import read_tsv
-from .vocab import VOCAB_TYPES, train_sentencepiece, vocab_name
+from sigma_plugin.util import StepError, run_cli
+
+from .vocab import VOCAB_TYPES, build_vocabulary, vocab_name
 
 logger = logging.getLogger("sigma_plugin.asr.prep_vocab")
 
@@ -35,7 +37,7 @@ def prep_vocab(data_dir, train_subsets: Sequence[str], vocab_type="unigram", voc
     for subset in train_subsets:
         texts += [r["tgt_text"] for r in read_tsv(data_dir / f"{subset}.tsv", required=("tgt_text",))]
     name = vocab_name(vocab_type, vocab_size)
-    model, dict_file = train_sentencepiece(texts, data_dir / name, vocab_type, vocab_size)
+    model, dict_file = build_vocabulary(texts, data_dir / name, vocab_type, vocab_size)
     n_pieces = sum(1 for _ in open(dict_file, encoding="utf-8")) + 4
     logger.info(f"{name}: {n_pieces} pieces from {len(texts)} transcripts -> {model}, {dict_file}")
     stats = cmvn_from_stats([data_dir / f"{s}.fbank_stats.npz" for s in train_subsets])
@@ -59,6 +61,11 @@ def build_parser():
 
 
 def main(argv=None) -> int:
+    """The command line: exit status 0, or 2 with ``error: <message>`` on stderr."""
+    return run_cli(None, _main, argv)
+
+
+def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, force=True,
                         format="%(asctime)s | %(levelname)s | %(name)s | %(message)s")
@@ -66,8 +73,7 @@ def main(argv=None) -> int:
         prep_vocab(args.data_dir, args.train_subsets, args.vocab_type, args.vocab_size,
                    None if args.specaugment == "none" else args.specaugment, args.n_mels, args.overwrite)
     except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise StepError(str(e)) from None
     return 0
 
 

@@ -15,6 +15,7 @@ from typing import Iterable, Tuple
 import sentencepiece as spm
 
 from sigma_plugin.util.atomic import atomic_path
+from sigma_plugin.util.spm import FAIRSEQ_IDS, train_sentencepiece
 
 VOCAB_TYPES = ("unigram", "bpe", "char")
 SPECIALS = {0: "<s>", 1: "<pad>", 2: "</s>", 3: "<unk>"}
@@ -24,8 +25,8 @@ def vocab_name(vocab_type: str, vocab_size: int) -> str:
     return "spm_char" if vocab_type == "char" else f"spm_{vocab_type}{vocab_size}"
 
 
-def train_sentencepiece(texts: Iterable[str], out_prefix, vocab_type: str = "unigram",
-                        vocab_size: int = 256) -> Tuple[Path, Path]:
+def build_vocabulary(texts: Iterable[str], out_prefix, vocab_type: str = "unigram",
+                     vocab_size: int = 256) -> Tuple[Path, Path]:
     """Write ``out_prefix.model`` and ``out_prefix.txt`` (fairseq dict); return their paths."""
     if vocab_type not in VOCAB_TYPES:
         raise ValueError(f"--vocab-type must be one of {VOCAB_TYPES}, got {vocab_type!r}")
@@ -35,21 +36,18 @@ def train_sentencepiece(texts: Iterable[str], out_prefix, vocab_type: str = "uni
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_prefix.parent) as tmp:
         text_file = Path(tmp) / "text.txt"
+        n = 0
         with open(text_file, "w", encoding="utf-8") as f:
             for t in texts:
                 f.write(t + "\n")
-        tmp_prefix = Path(tmp) / "spm"
-        try:
-            spm.SentencePieceTrainer.Train(
-                input=str(text_file), model_prefix=str(tmp_prefix), model_type=vocab_type,
-                vocab_size=vocab_size if vocab_type != "char" else 1000,
-                hard_vocab_limit=vocab_type != "char",  # char: as many pieces as characters
-                character_coverage=1.0, bos_id=0, pad_id=1, eos_id=2, unk_id=3,
-                num_threads=max(1, min(4, os.cpu_count() or 1)), minloglevel=2)
-        except RuntimeError as e:
-            raise ValueError(f"SentencePiece training failed for --vocab-type {vocab_type} "
-                             f"--vocab-size {vocab_size}: {e}") from e
-        sp = spm.SentencePieceProcessor(model_file=str(tmp_prefix) + ".model")
+                n += 1
+        if n == 0:
+            raise ValueError("no training transcripts to build the SentencePiece vocabulary from")
+        tmp_model = train_sentencepiece(
+            [text_file], Path(tmp) / "spm", vocab_size if vocab_type != "char" else 1000, vocab_type,
+            special_ids=FAIRSEQ_IDS, hard_vocab_limit=vocab_type != "char",  # char: as many pieces as characters
+            num_threads=max(1, min(4, os.cpu_count() or 1)), write_vocab=False)
+        sp = spm.SentencePieceProcessor(model_file=str(tmp_model))
         for i, s in SPECIALS.items():
             assert sp.id_to_piece(i) == s, (i, sp.id_to_piece(i))
         model_path = out_prefix.with_suffix(".model")
@@ -58,5 +56,5 @@ def train_sentencepiece(texts: Iterable[str], out_prefix, vocab_type: str = "uni
             with open(tmp_dict, "w", encoding="utf-8") as f:
                 for i in range(len(SPECIALS), sp.get_piece_size()):
                     f.write(f"{sp.id_to_piece(i)} 1\n")
-            os.replace(str(tmp_prefix) + ".model", model_path)
+            os.replace(tmp_model, model_path)
     return model_path, dict_path

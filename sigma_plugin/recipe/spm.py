@@ -1,4 +1,5 @@
-"""SentencePiece for the recipes: train a joint model, encode or decode text files.
+"""SentencePiece for the MT recipe: train a joint model (``sigma_plugin.util.spm``), encode or decode
+text files.
 
     python -m sigma_plugin.recipe.spm train --input a.en,a.de --model-prefix data/spm/spm \\
         --vocab-size 8000 [--model-type unigram] [--character-coverage 1.0] [--max-sentences 2000000]
@@ -6,41 +7,13 @@
     python -m sigma_plugin.recipe.spm decode --model data/spm/spm.model --input x.spm --output x.txt
 """
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import sentencepiece as spm
 
 from sigma_plugin.util import atomic_open, fail, run_cli
-
-
-def train(inputs, model_prefix: Path, vocab_size: int, model_type: str, character_coverage: float,
-          max_sentences: int) -> None:
-    for path in inputs:
-        if not Path(path).is_file() or os.path.getsize(path) == 0:
-            fail(f"{path}: SentencePiece training input is missing or empty")
-    model_prefix.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = Path(tempfile.mkdtemp(dir=model_prefix.parent, prefix=".spm."))
-    try:
-        try:
-            spm.SentencePieceTrainer.train(
-                input=",".join(str(p) for p in inputs), model_prefix=str(tmpdir / "m"),
-                vocab_size=vocab_size, model_type=model_type, character_coverage=character_coverage,
-                input_sentence_size=max_sentences, shuffle_input_sentence=True,
-                # ids fairseq's dictionary does not need: keep <unk> only, no <s>/</s>/<pad> pieces
-                bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0, minloglevel=2)
-        except RuntimeError as e:
-            msg = str(e)
-            if "Vocabulary size" in msg or "vocab_size" in msg:
-                fail(f"--vocab-size {vocab_size} is too large for this corpus ({msg.strip()}); lower it")
-            raise
-        for ext in ("model", "vocab"):
-            os.replace(tmpdir / f"m.{ext}", f"{model_prefix}.{ext}")
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+from sigma_plugin.util.spm import UNK_ONLY_IDS, train_sentencepiece
 
 
 def load(model: Path) -> spm.SentencePieceProcessor:
@@ -89,8 +62,9 @@ def main(argv=None):
     d.add_argument("--output", required=True, type=Path)
     args = ap.parse_args(argv)
     if args.cmd == "train":
-        train(args.input.split(","), args.model_prefix, args.vocab_size, args.model_type,
-              args.character_coverage, args.max_sentences)
+        train_sentencepiece(args.input.split(","), args.model_prefix, args.vocab_size, args.model_type,
+                            special_ids=UNK_ONLY_IDS, character_coverage=args.character_coverage,
+                            max_sentences=args.max_sentences)
         print(f"spm: trained {args.model_prefix}.model (vocab {args.vocab_size}, {args.model_type})")
     elif args.cmd == "encode":
         for path in args.inputs:
