@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from sigma_plugin.util import StepError, run_cli
 from sigma_plugin.util.atomic import atomic_path, remove_stale_temps
 from . import augment
 from .worker_pool import ordered_map
@@ -242,24 +243,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] = None) -> int:
+    """The command line: exit status 0, or 2 with ``error: <message>`` on stderr."""
+    return run_cli(None, _main, argv)
+
+
+def _main(argv: Sequence[str] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", force=True)
     if args.nj < 1:
-        print(f"error: --nj must be >= 1, got {args.nj}", file=sys.stderr)
-        return 2
+        raise StepError(f"--nj must be >= 1, got {args.nj}")
     try:
         check_augmentation(args.speed_perturb, args.noise_snr)
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise StepError(str(e)) from None
     try:
         for subset in args.subsets:
             prep_subset(args.root, subset, Path(args.out_dir), args.nj, args.sample_rate, args.n_mels,
                         args.max_skip_ratio, args.max_utts, args.overwrite, args.speed_perturb,
                         args.noise_snr, args.seed)
     except (CorpusError, AudioFormatError, TooManySkipped) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise StepError(str(e)) from None
     except BrokenProcessPool:
         print(f"error: a feature-extraction process died (killed, out of memory?); rerun with a smaller "
               f"--nj (finished subsets are kept)", file=sys.stderr)

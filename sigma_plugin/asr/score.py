@@ -26,6 +26,7 @@ from typing import Dict, List
 
 import jiwer
 
+from sigma_plugin.util import StepError, run_cli
 from sigma_plugin.util.atomic import write_text
 from .manifest import read_tsv, write_tsv
 from .text_norm import normalize_transcript
@@ -167,6 +168,11 @@ def format_voices(results: List[Dict], decode: str = "") -> str:
 
 
 def main(argv=None) -> int:
+    """The command line: exit status 0, or 2 with ``error: <message>`` on stderr."""
+    return run_cli(None, _main, argv)
+
+
+def _main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", required=True, help="folder with SUBSET.tsv manifests")
     p.add_argument("--decode-dir", required=True, nargs="+",
@@ -176,8 +182,7 @@ def main(argv=None) -> int:
                                            "also score per voice")
     args = p.parse_args(argv)
     if args.speakers_root and not Path(args.speakers_root).is_dir():
-        print(f"error: --speakers-root {args.speakers_root}: folder not found", file=sys.stderr)
-        return 2
+        raise StepError(f"--speakers-root {args.speakers_root}: folder not found")
     several = len(args.decode_dir) > 1
     tables, voices = [], []
     try:
@@ -187,8 +192,7 @@ def main(argv=None) -> int:
             tables.append(format_table(results, name))
             voices.append(format_voices(results, name or ""))
     except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise StepError(str(e)) from None
     print("\n".join([tables[0]] + [t.split("\n", 1)[1] for t in tables[1:]]))
     print(f"(WER/CER in %; written to {', '.join(str(Path(d) / 'RESULTS.tsv') for d in args.decode_dir)})")
     for v in voices:
