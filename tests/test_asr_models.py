@@ -4,7 +4,7 @@ import torch
 
 import sigma_plugin
 from _asr_corpus import prepare, write_corpus
-from sigma_plugin.models.sigma_options import attention_modules
+from sigma_plugin.models.introspection import attention_modules
 from sigma_plugin.nn import sigma_reparam_modules
 
 USER_DIR = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "sigma_plugin")
@@ -33,8 +33,9 @@ def build(dump, arch, *extra, criterion="sigma_ctc_attention"):
 def test_encoder_decoder_defaults_post_ln_all_linears_and_conv(dump):
     _, model, _, _ = build(dump, "sigma_s2t_transformer_tiny", "--sigma-ctc-weight", "0.3")
     enc = model.encoder
-    assert len(enc.layers) == 2 and len(model.decoder.layers) == 1 and enc.layers[0].embed_dim == 64
-    assert enc.layers[0].normalize_before is False and enc.layer_norm is None  # post-LN
+    assert len(enc.transformer_layers) == 2 and len(model.decoder.layers) == 1
+    assert enc.transformer_layers[0].embed_dim == 64
+    assert enc.transformer_layers[0].normalize_before is False and enc.layer_norm is None  # post-LN
     names = {n for n, _, _ in sigma_reparam_modules(model)}
     assert {"encoder.subsample.conv_layers.0", "encoder.subsample.conv_layers.1"} <= names
     # 2 conv + 2 enc layers x 6 linears + 1 dec layer x 10 linears; output layers stay plain
@@ -47,7 +48,7 @@ def test_encoder_decoder_defaults_post_ln_all_linears_and_conv(dump):
 def test_pre_ln_and_no_ctc_head_and_conflicting_flag(dump):
     _, model, _, _ = build(dump, "sigma_s2t_transformer_tiny", "--sigma-layernorm", "pre",
                            "--sigma-reparam", "none", "--sigma-ctc-weight", "0")
-    assert model.encoder.layers[0].normalize_before is True and model.encoder.layer_norm is not None
+    assert model.encoder.transformer_layers[0].normalize_before is True and model.encoder.layer_norm is not None
     assert model.encoder.ctc_proj is None and not list(sigma_reparam_modules(model))
     with pytest.raises(ValueError, match="--encoder-normalize-before conflicts with --sigma-layernorm post"):
         build(dump, "sigma_s2t_transformer_tiny", "--encoder-normalize-before")
@@ -96,3 +97,73 @@ def test_ctc_model_trains_decodes_and_logs(dump):
         _, _, val_log = crit(model, sample)
     assert len(hyps) == 4 and all(isinstance(h, list) for h in hyps)
     assert val_log["word_total"] > 0 and val_log["tok_total"] == int(sample["target_lengths"].sum()) - 4
+
+
+def test_checkpoint_keys_are_stock_s2t_and_old_layout_still_loads(dump, tmp_path):
+    """sigma_s2t_* state dicts use fairseq's S2T names (encoder.transformer_layers.*); a checkpoint
+    of the earlier layout (encoder layers renamed encoder.layers.*) loads through fairseq's
+    upgrade_state_dict_named, for the encoder-decoder and the CTC-only model."""
+    from fairseq import checkpoint_utils
+    for arch, criterion in (("sigma_s2t_transformer_tiny", "sigma_ctc_attention"), ("sigma_s2t_ctc_tiny", "sigma_ctc")):
+        task, model, _, sample = build(dump, arch, criterion=criterion)
+        state = model.state_dict()
+        assert any(k.startswith("encoder.transformer_layers.0.") for k in state)
+        assert not any(k.startswith("encoder.layers.") for k in state)
+        # the previous layout, made here: same tensors, encoder layers under encoder.layers.*
+        old = {("encoder.layers." + k[len("encoder.transformer_layers."):]
+                if k.startswith("encoder.transformer_layers.") else k): v.clone() for k, v in state.items()}
+        assert any(k.startswith("encoder.layers.0.") for k in old)
+        _, fresh, _, _ = build(dump, arch, criterion=criterion, *("--seed", "7"))
+        fresh.load_state_dict(old)  # strict: every key of the old layout finds its place
+        for k, v in state.items():
+            assert torch.equal(fresh.state_dict()[k], v), k
+        # and from a checkpoint file, as fairseq-generate / decode_ctc load it
+        ckpt = tmp_path / f"{arch}.pt"
+        checkpoint_utils.torch_persistent_save(
+            {"args": _saved_args(dump, arch, criterion), "cfg": None, "model": old,
+             "optimizer_history": [{"criterion_name": criterion, "optimizer_name": "sgd",
+                                    "lr_scheduler_state": {"best": None}, "num_updates": 0}],
+             "extra_state": {}, "last_optimizer_state": None}, str(ckpt))
+        models, _ = checkpoint_utils.load_model_ensemble([str(ckpt)])
+        models[0].eval(), model.eval()
+        with torch.no_grad():
+            want = model.encoder(sample["net_input"]["src_tokens"], sample["net_input"]["src_lengths"])
+            got = models[0].encoder(sample["net_input"]["src_tokens"], sample["net_input"]["src_lengths"])
+        torch.testing.assert_close(got["encoder_out"][0], want["encoder_out"][0])
+
+
+def _saved_args(dump, arch, criterion):
+    """The training arguments as a checkpoint keeps them (plain values: weights_only loading)."""
+    import argparse
+    from fairseq import options
+    argv = [str(dump), "--user-dir", USER_DIR, "--task", "speech_to_text", "--arch", arch,
+            "--criterion", criterion, "--cpu", "--seed", "1"]
+    args = options.parse_args_and_arch(options.get_training_parser(), argv)
+    return argparse.Namespace(**{k: v for k, v in vars(args).items()
+                                 if v is None or isinstance(v, (str, int, float, bool, list))})
+
+
+def test_deepnorm_s2t_models_build_pickle_and_train(dump, tmp_path):
+    """DeepNorm on the S2T encoder (built without a layer hook) and decoder; the CTC-only model
+    uses DeepNet's encoder-only constants α = (2N)^¼, β = (8N)^-¼."""
+    import copy
+    from sigma_plugin.models.deepnorm import DeepNormDecoderLayer, DeepNormEncoderLayer
+    _, model, crit, sample = build(dump, "sigma_s2t_transformer_tiny", "--sigma-deepnorm", "--sigma-ctc-weight", "0.3",
+                                   "--sigma-reparam", "none")
+    assert all(type(layer) is DeepNormEncoderLayer for layer in model.encoder.transformer_layers)
+    assert type(model.decoder.layers[0]) is DeepNormDecoderLayer
+    assert model.encoder.transformer_layers[0].deepnorm_alpha == pytest.approx(0.81 * (2 ** 4 * 1) ** (1 / 16))
+    # torch.save of a whole model: the plain DeepNorm baseline (torch pickles a σReparam model,
+    # whose weights are torch parametrizations, only through its state_dict)
+    torch.save(model, tmp_path / "m.pt")
+    _, sigma, _, _ = build(dump, "sigma_s2t_transformer_tiny", "--sigma-deepnorm", "--sigma-ctc-weight", "0.3")
+    for original, other in ((model, torch.load(tmp_path / "m.pt", weights_only=False)),  # our own file
+                            (model, copy.deepcopy(model)), (sigma, copy.deepcopy(sigma))):
+        other.eval(), original.eval()
+        with torch.no_grad():
+            torch.testing.assert_close(other(**sample["net_input"])[0], original(**sample["net_input"])[0])
+    _, ctc, crit, sample = build(dump, "sigma_s2t_ctc_tiny", "--sigma-deepnorm", criterion="sigma_ctc")
+    assert ctc.encoder.transformer_layers[1].deepnorm_alpha == pytest.approx(4 ** 0.25)
+    ctc.train()
+    loss, _, _ = crit(ctc, sample)
+    assert torch.isfinite(loss)

@@ -8,7 +8,7 @@ import torch
 from _tiny_mt import doc_examples, tiny_run
 from sigma_plugin.cli.inspect import inspect_checkpoint, main
 from sigma_plugin.nn import entropy_lower_bound, qk_spectral_norm, sigma_reparam_modules
-from sigma_plugin.models.sigma_options import attention_modules
+from sigma_plugin.models.introspection import attention_modules
 
 
 @pytest.fixture(scope="session")

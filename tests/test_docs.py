@@ -55,7 +55,7 @@ def test_every_flag_is_documented():
     import sigma_plugin
     sigma_plugin.register()
     from sigma_plugin.criterions.label_smoothed_cross_entropy_with_sigma import SigmaLoggingConfig
-    from sigma_plugin.models.sigma_options import SigmaModelConfig
+    from sigma_plugin.models.sigma_flags import SigmaModelConfig
     from sigma_plugin.optim.lars import FairseqLARSConfig
     flags = _dataclass_flags(SigmaModelConfig) + _dataclass_flags(SigmaLoggingConfig) + \
         [f for f in _dataclass_flags(FairseqLARSConfig) if f != "--lr"]

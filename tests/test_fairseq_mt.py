@@ -120,6 +120,28 @@ def test_deepnorm_residual_is_scaled(toy_bin):
     assert torch.allclose(layer.residual_connection(x, r), r * layer.deepnorm_alpha + x)
 
 
+def test_deepnorm_model_pickles(toy_bin, tmp_path):
+    """DeepNorm layers and the decoder are module-level classes: a DeepNorm model survives
+    torch.save / torch.load of the whole model (the plain DeepNorm baseline: torch pickles
+    σReparam's parametrized modules only through state_dict) and copy.deepcopy (with σReparam
+    too), computing the same function."""
+    import copy
+    from sigma_plugin.models.deepnorm import DeepNormDecoderLayer, DeepNormEncoderLayer
+    _, plain, _ = build_model(toy_bin, "--sigma-deepnorm", "--sigma-reparam", "none")
+    _, sigma, _ = build_model(toy_bin, "--sigma-deepnorm")
+    assert type(sigma.encoder.layers[0]) is DeepNormEncoderLayer
+    assert type(sigma.decoder.layers[0]) is DeepNormDecoderLayer
+    torch.save(plain, tmp_path / "model.pt")
+    src, prev = torch.randint(4, 40, (2, 7)), torch.randint(4, 40, (2, 5))
+    for model, other in ((plain, torch.load(tmp_path / "model.pt", weights_only=False)),  # our own file
+                         (plain, copy.deepcopy(plain)), (sigma, copy.deepcopy(sigma))):
+        model.eval(), other.eval()
+        assert other.encoder.layers[1].deepnorm_alpha == model.encoder.layers[1].deepnorm_alpha
+        with torch.no_grad():
+            torch.testing.assert_close(other(src, torch.tensor([7, 7]), prev)[0],
+                                       model(src, torch.tensor([7, 7]), prev)[0])
+
+
 @pytest.mark.parametrize("flags,message", [
     (["--sigma-deepnorm", "--sigma-layernorm", "pre"], "--sigma-deepnorm is a post-LN method"),
     (["--sigma-deepnorm", "--sigma-gamma-init", "one"], "needs --sigma-gamma-init sigma0"),
@@ -184,7 +206,7 @@ def test_beam_search_computes_each_weight_once_per_batch(toy_bin, monkeypatch):
     """In eval, W_hat is recomputed on every access (never stale) except within one incremental
     decoding, where each σReparam weight is computed once; the hypotheses are the same."""
     from fairseq.sequence_generator import SequenceGenerator
-    from sigma_plugin.models import sigma_options
+    from sigma_plugin.models.decoding_cache import DecodingCache
     from sigma_plugin.nn.sigma_reparam import _SigmaReparam
     task, model, _ = build_model(toy_bin, "--seed", "2")
     model.eval()
@@ -199,9 +221,9 @@ def test_beam_search_computes_each_weight_once_per_batch(toy_bin, monkeypatch):
     n_weights = len(list(sigma_reparam_modules(model)))
     assert len(calls) == n_weights == len(set(calls))
     calls.clear()
-    monkeypatch.setattr(sigma_options._DecodingCache, "forward",
+    monkeypatch.setattr(DecodingCache, "forward",
                         lambda self, *a, incremental_state=None, **k:
-                        super(sigma_options._DecodingCache, self).forward(*a, incremental_state=incremental_state, **k))
+                        super(DecodingCache, self).forward(*a, incremental_state=incremental_state, **k))
     uncached = gen.generate([model], sample)
     assert len(calls) > 3 * n_weights  # every decoder step recomputes
     assert [[h["tokens"].tolist() for h in hs] for hs in cached] == [[h["tokens"].tolist() for h in hs] for hs in uncached]

@@ -160,7 +160,7 @@ def test_alarm_stop_decision_is_shared_by_all_ranks(setup, tmp_path, monkeypatch
 
 
 def test_alarm_flag_errors(setup, tmp_path):
-    from sigma_plugin.models.sigma_options import SigmaOptionError
+    from sigma_plugin.models.sigma_flags import SigmaOptionError
     task = setup[0]
     for kw, message in (({"sigma_entropy_alarm": float("nan")}, "--sigma-entropy-alarm must be"),
                         ({"sigma_entropy_alarm": -1.0}, "--sigma-entropy-alarm must be"),

@@ -2,8 +2,8 @@
 
 * σReparam is folded into plain weights (``sigma_state.fold_state_dict``);
 * the model becomes its stock twin: ``sigma_transformer*`` -> ``transformer``,
-  ``sigma_s2t_transformer*`` -> ``s2t_transformer`` (encoder ``layers`` renamed back to
-  ``transformer_layers``); ``--sigma-layernorm pre`` becomes --encoder/decoder-normalize-before;
+  ``sigma_s2t_transformer*`` -> ``s2t_transformer`` (a checkpoint of the earlier layout has its
+  encoder ``layers`` renamed back to ``transformer_layers``); ``--sigma-layernorm pre`` becomes --encoder/decoder-normalize-before;
 * the configuration is stored as plain dicts/lists/numbers/strings: stock fairseq under
   torch >= 2.6 loads checkpoints with weights_only=True, which refuses argparse.Namespace and
   omegaconf objects (fairseq turns the plain dicts back into its config on load);
@@ -116,7 +116,7 @@ def stock_model_args(args, plugin_model: str, stock_model: str, state_dict) -> d
 
 def stock_state_dict(state_dict, stock_model: str) -> "OrderedDict[str, torch.Tensor]":
     folded = fold_state_dict(state_dict)
-    if stock_model == "s2t_transformer":  # SigmaS2TTransformerEncoder renamed transformer_layers -> layers
+    if stock_model == "s2t_transformer":  # checkpoints written before sigma_s2t_* kept stock key names
         folded = {("encoder.transformer_layers." + k[len("encoder.layers."):] if k.startswith("encoder.layers.") else k): v
                   for k, v in folded.items()}
     return OrderedDict((k, v.detach().clone().contiguous()) for k, v in folded.items())

@@ -22,10 +22,13 @@ from fairseq.logging import metrics
 from omegaconf import II
 
 from sigma_plugin.nn import AttentionProbe, sigma_reparam_modules
-from sigma_plugin.models.sigma_options import SigmaOptionError, attention_modules, check_precision_flags
+from sigma_plugin.models.introspection import attention_modules
+from sigma_plugin.models.sigma_flags import SigmaOptionError
+from sigma_plugin.models.sigma_validation import check_precision_flags
 
 KINDS = ("enc_self", "dec_self", "dec_cross")
-_LAYER_RE = re.compile(r"^(encoder|decoder)\.layers\.(\d+)\.")
+# layers / transformer_layers: fairseq's names in MT stacks and in the S2T encoder
+_LAYER_RE = re.compile(r"^(encoder|decoder)\.(?:layers|transformer_layers)\.(\d+)\.")
 _SIDE = {"encoder": "enc", "decoder": "dec"}
 
 

@@ -12,7 +12,9 @@ from fairseq.models.speech_to_text.s2t_transformer import S2TTransformerModel
 
 from sigma_plugin.asr.ctc_greedy import ctc_greedy_decode
 
-from .sigma_options import RecordsUpdates, add_sigma_args, apply_sigma_options, prepare_sigma_args
+from .sigma_flags import add_sigma_args
+from .sigma_options import RecordsUpdates, apply_sigma_options
+from .sigma_validation import prepare_sigma_args
 from .sigma_s2t_transformer import (SigmaS2TTransformerEncoder, log_summary, sigma_s2t_transformer_base,
                                     sigma_s2t_transformer_l, sigma_s2t_transformer_m,
                                     sigma_s2t_transformer_s, sigma_s2t_transformer_tiny)
@@ -38,7 +40,7 @@ class SigmaS2TCTCModel(RecordsUpdates, FairseqEncoderModel):
         args.tgt_dict_size = len(task.target_dictionary)
         encoder = SigmaS2TTransformerEncoder(args, ctc_head=True)
         model = cls(encoder, blank_idx=task.target_dictionary.bos())
-        model.sigma_summary = apply_sigma_options(model, args, encoder.layers, [])
+        model.sigma_summary = apply_sigma_options(model, args, encoder.transformer_layers, [])
         log_summary("sigma_s2t_ctc", args, model.sigma_summary)
         return model
 

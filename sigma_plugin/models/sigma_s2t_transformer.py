@@ -3,9 +3,9 @@ with the --sigma-* options: post-LN by default, σReparam on every linear layer 
 subsampler, optional CTC head on the encoder output (built when --sigma-ctc-weight > 0).
 
 fairseq's S2TTransformerEncoder builds its layers without a hook, so the options are applied
-to the built model (weights are kept). Its layer stack is renamed ``layers`` (as in fairseq's
-TransformerEncoder) so that layer-wise tools -- the entropy probe, per-layer γ/σ logging,
-DeepNorm -- see encoder layers the same way in MT and ASR models.
+to the built model (weights are kept). The encoder keeps fairseq's names (its layers in
+``transformer_layers``), so checkpoints have stock S2T keys; checkpoints of the earlier layout,
+whose encoder layers were renamed ``layers``, are upgraded when loaded (``upgrade_state_dict_named``).
 """
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ from torch import Tensor, nn
 from fairseq import utils
 from fairseq.models import register_model, register_model_architecture
 from fairseq.models.speech_to_text.s2t_transformer import (
-    S2TTransformerEncoder, S2TTransformerModel, base_architecture, s2t_transformer_l,
-    s2t_transformer_m, s2t_transformer_s)
+    S2TTransformerEncoder, S2TTransformerModel, TransformerDecoderScriptable, base_architecture,
+    s2t_transformer_l, s2t_transformer_m, s2t_transformer_s)
 
-from .sigma_options import (RecordsUpdates, SigmaOptionError, add_sigma_args, apply_sigma_options,
-                            prepare_sigma_args)
+from .decoding_cache import DecodingCache
+from .sigma_flags import SigmaOptionError, add_sigma_args
+from .sigma_options import RecordsUpdates, apply_sigma_options
+from .sigma_validation import prepare_sigma_args
 
 logger = logging.getLogger(__name__)
 
@@ -35,17 +37,21 @@ def wants_ctc_head(args) -> bool:
 
 
 class SigmaS2TTransformerEncoder(S2TTransformerEncoder):
-    """S2TTransformerEncoder whose Transformer layers live in ``self.layers``."""
+    """S2TTransformerEncoder with a CTC head whenever a CTC loss trains it."""
 
     def __init__(self, args, ctc_head: bool = False):
         super().__init__(args)
-        self.layers = self._modules.pop("transformer_layers")
         if ctc_head and self.ctc_proj is None:
             self.ctc_proj = nn.Linear(args.encoder_embed_dim, args.tgt_dict_size)
 
-    @property
-    def transformer_layers(self) -> nn.ModuleList:  # the name the parent's forward uses
-        return self.layers
+    def upgrade_state_dict_named(self, state_dict, name):
+        """Checkpoints written before sigma_s2t_* used stock key names call the encoder layers
+        ``{name}.layers.*``: rename them to fairseq's ``{name}.transformer_layers.*``."""
+        prefix = f"{name}." if name else ""
+        old, new = prefix + "layers.", prefix + "transformer_layers."
+        for key in [k for k in state_dict if k.startswith(old)]:
+            state_dict[new + key[len(old):]] = state_dict.pop(key)
+        return state_dict
 
     def ctc_output(self, encoder_out: Dict[str, List[Tensor]]) -> Tuple[Tensor, Tensor]:
         """CTC log-probabilities (T, B, V) in fp32 and the valid length of each utterance."""
@@ -72,6 +78,10 @@ def log_summary(name: str, args, summary: dict) -> None:
                 bool(summary.get("deepnorm", False)))
 
 
+class SigmaS2TTransformerDecoder(DecodingCache, TransformerDecoderScriptable):
+    """fairseq's S2T decoder that computes each σReparam weight once per beam search."""
+
+
 @register_model("sigma_s2t_transformer")
 class SigmaS2TTransformerModel(RecordsUpdates, S2TTransformerModel):
     """Speech-to-text encoder-decoder Transformer with σReparam (docs/asr.md)."""
@@ -88,14 +98,22 @@ class SigmaS2TTransformerModel(RecordsUpdates, S2TTransformerModel):
         return SigmaS2TTransformerEncoder(args, ctc_head=wants_ctc_head(args))
 
     @classmethod
+    def build_decoder(cls, args, task, embed_tokens):
+        # as S2TTransformerModel.build_decoder, with our class
+        return SigmaS2TTransformerDecoder(args, task.target_dictionary, embed_tokens)
+
+    @classmethod
     def build_model(cls, args, task):
         prepare_sigma_args(args)
         model = super().build_model(args, task)
-        model.sigma_summary = apply_sigma_options(model, args, model.encoder.layers, model.decoder.layers)
+        model.sigma_summary = apply_sigma_options(model, args, model.encoder.transformer_layers,
+                                                  model.decoder.layers, decoder_cfg=model.decoder.cfg)
         log_summary("sigma_s2t_transformer", args, model.sigma_summary)
         return model
 
     def get_ctc_output(self, net_output, sample=None):
+        # S2TTransformerModel.get_ctc_output computes the same; the encoder's says which flag
+        # builds a missing CTC head instead of failing on calling None
         return self.encoder.ctc_output(net_output[1]["encoder_out"])
 
 
