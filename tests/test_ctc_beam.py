@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from sigma_plugin.asr.ctc_greedy import ctc_greedy_decode
+from sigma_plugin.nn.ctc_greedy import ctc_greedy_decode
 from sigma_plugin.nn.ctc_beam import ctc_beam_decode, ctc_prefix_beam_search, labelling_log_prob
 
 BLANK = 0

@@ -27,7 +27,7 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 import sigma_plugin
 from sigma_plugin.corpus.atomic import atomic_path
 from sigma_plugin.nn.ctc_beam import ctc_beam_decode
-from .ctc_greedy import ctc_greedy_decode
+from sigma_plugin.nn.ctc_greedy import ctc_greedy_decode
 
 DECODE_METHODS = ("greedy", "beam")
 
@@ -48,7 +48,11 @@ def decode(cfg, method: str = "greedy") -> Path:
     beam = int(cfg.generation.beam)
     if method == "beam" and beam < 1:
         raise ValueError(f"--beam must be >= 1, got {beam}")
-    sigma_plugin.register()  # models/criteria, and weights_only loading of fairseq checkpoints
+    # Registers the models/criteria and allowlists fairseq's checkpoint classes. It cannot be left to
+    # --user-dir: running this module imported the sigma_plugin package before fairseq (so its
+    # __init__ could not register), and fairseq's utils.import_user_module skips a user dir whose
+    # module is already in sys.modules.
+    sigma_plugin.register()
     utils.import_user_module(cfg.common)
     use_cuda = torch.cuda.is_available() and not cfg.common.cpu
     task = tasks.setup_task(cfg.task)

@@ -1,4 +1,4 @@
-"""Greedy (best-path) CTC decoding: argmax per frame, merge repeats, drop blanks."""
+"""Greedy (best-path) CTC decoding: argmax per frame, merge repeats, drop blanks. Pure torch."""
 from __future__ import annotations
 
 from typing import List
