@@ -98,3 +98,23 @@ def test_existing_out_needs_force(tiny, exported, capsys):
     assert main([str(tiny.checkpoint), str(exported)]) == 2
     assert "--force" in capsys.readouterr().err
     assert main([str(tiny.checkpoint), str(exported), "--force"]) == 0
+
+
+def test_stock_load_check_leaves_this_process_allowlist_alone(tmp_path):
+    """The 'would stock fairseq load it' check refuses what torch's default allowlist refuses
+    (argparse.Namespace, which sigma_plugin allowlists in this process) and passes plain data,
+    without touching this process's safe globals."""
+    import argparse
+    import sigma_plugin
+    from sigma_plugin.cli.common import CliError
+    from sigma_plugin.cli.export import load_like_stock
+    sigma_plugin.register()
+    before = list(torch.serialization.get_safe_globals())
+    assert argparse.Namespace in before
+    torch.save({"args": argparse.Namespace(a=1)}, tmp_path / "ns.pt")
+    torch.save({"cfg": {"model": {"arch": "transformer"}}, "model": {"w": torch.ones(2)}}, tmp_path / "plain.pt")
+    torch.load(tmp_path / "ns.pt", weights_only=True)  # loads here, thanks to the plugin's allowlist ...
+    with pytest.raises(CliError, match="would not load in stock fairseq.*argparse.Namespace"):
+        load_like_stock(str(tmp_path / "ns.pt"))  # ... but not in stock fairseq
+    load_like_stock(str(tmp_path / "plain.pt"))
+    assert list(torch.serialization.get_safe_globals()) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from typing import List, Optional
 
@@ -40,20 +41,19 @@ def export_checkpoint(path: str, out: str, force: bool = False) -> dict:
     return summary
 
 
-def load_like_stock(path: str) -> dict:
-    """torch.load as stock fairseq does it under torch >= 2.6 (weights_only=True) and without the
-    classes sigma_plugin allowlists on import: CliError if that would fail."""
-    ser = torch.serialization
-    saved = ser.get_safe_globals() if hasattr(ser, "get_safe_globals") else []
-    if hasattr(ser, "clear_safe_globals"):
-        ser.clear_safe_globals()
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CliError(f"the exported checkpoint would not load in stock fairseq ({e})") from None
-    finally:
-        if saved:
-            ser.add_safe_globals(saved)
+def load_like_stock(path: str) -> None:
+    """torch.load as stock fairseq does it under torch >= 2.6 (weights_only=True, torch's default
+    allowlist only): CliError if that would fail.
+
+    The load runs in a fresh interpreter, which has none of the classes sigma_plugin allowlists on
+    import. This process's allowlist is left alone: torch.serialization.safe_globals can only add
+    classes for a scope, not hide the plugin's, and weights_only=False would check nothing."""
+    code = "import sys, torch; torch.load(sys.argv[1], map_location='cpu', weights_only=True)"
+    res = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True)
+    if res.returncode != 0:
+        lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
+        reason = next((line.strip() for line in lines if "Unsupported global" in line), lines[-1] if lines else "")
+        raise CliError(f"the exported checkpoint would not load in stock fairseq ({reason})")
 
 
 def export_main(argv: Optional[List[str]] = None) -> int:
