@@ -66,9 +66,7 @@ options=(stage stop_stage python nj corpus_root corpus_download train_subsets va
          max_len_a max_len_b decode_max_tokens decode_args)
 parse_options "$@"
 
-[[ "$stage" =~ ^[0-9]+$ && "$stop_stage" =~ ^[0-9]+$ ]] || die "--stage/--stop_stage must be numbers (got '$stage', '$stop_stage')"
-[ "$stage" -le 8 ] || die "unknown stage $stage: the stages are 1-8 (see the header of $0)"
-command -v "$python" >/dev/null || die "--python '$python' not found (run 'make install' and use .venv/bin/python)"
+check_stage_options 8
 [ -n "$corpus_root" ] || die "--corpus_root is required"
 [ -n "$train_subsets" ] || die "--train_subsets is required"
 [ -n "$valid_subsets" ] || die "--valid_subsets is required"
@@ -90,15 +88,6 @@ done
 [ -z "$noise_snr" ] || [[ $noise_snr =~ ^-?[0-9.]+,-?[0-9.]+$ ]] || die "--noise_snr must be LOW,HIGH in dB (e.g. 10,30), got '$noise_snr'"
 # shellcheck disable=SC2086
 all_subsets=$(printf '%s\n' $train_subsets $valid_subsets $test_subsets | awk '!seen[$0]++' | tr '\n' ' ')
-export PYTHONPATH=$project_root${PYTHONPATH:+:$PYTHONPATH}
-bindir=$(dirname "$(command -v "$python")")
-if [ -n "$train_config" ]; then
-    [ -f "$train_config" ] || die "--train_config $train_config: file not found"
-    [ -n "$tag" ] || tag=$(basename "$train_config" .yaml)
-fi
-exp=$expdir/${tag:-none}
-
-need_config() { [ -n "$train_config" ] || die "stage $1 needs --train_config"; }
 decode_dir=
 
 # The value of --arch in the training config (empty if absent).
@@ -109,10 +98,6 @@ config_arch() {
         [ "${flags[$i]}" = --arch ] && { echo "${flags[$((i + 1))]}"; return; }
     done
 }
-
-# fairseq 0.12.3.1's batch_by_size drops the last batch of a subset unless its size is a
-# multiple of --required-batch-size-multiple (default 8): validation and decoding would
-# silently leave utterances out. Stages 4 and 6 therefore pass --required-batch-size-multiple 1.
 
 # ---- 1 data ----------------------------------------------------------------------------
 if run_stage 1 "data ($corpus_root: $all_subsets)"; then
@@ -169,38 +154,15 @@ fi
 if run_stage 4 "train ($tag)"; then
     need_config 4
     sig_train="$(marker_of "$dumpdir/.vocab_options") | train_config=$(sha256sum < "$train_config" | cut -c1-16) train_args=$train_args valid_subsets=$valid_subsets"
-    for marker in "$exp/.train_options" "$exp/.train_done"; do
-        [ ! -s "$marker" ] || [ "$(cat "$marker")" = "$sig_train" ] || die "$exp was trained with other data or \
-options (was: $(cat "$marker"); now: $sig_train): train under another --tag, or remove $exp to start over"
-    done
-    if [ -f "$exp/.train_done" ]; then log "$exp: training finished earlier; skipping"; else
-        mapfile -t conf_flags < <("$python" -m sigma_plugin.recipe.conf "$train_config" --check "$dumpdir")
-        [ "${#conf_flags[@]}" -gt 0 ] || die "$train_config gave no fairseq-train flags (see the message above)"
-        # shellcheck disable=SC2206
-        extra=($train_args)
-        dev=$(device_flags "$python" "$use_gpu")
-        mkdir -p "$exp"
-        cp "$train_config" "$exp/train_config.yaml"
-        mark_done "$exp/.train_options" "$sig_train"
-        log "fairseq-train ${conf_flags[*]} ${extra[*]} $dev (log: $exp/train.log; resumes from $exp/checkpoint_last.pt)"
-        # shellcheck disable=SC2086
-        "$bindir/fairseq-train" "$dumpdir" --user-dir "$plugin_dir" "${conf_flags[@]}" "${extra[@]}" $dev \
-            --train-subset "$(echo $train_subsets | tr ' ' ',')" --valid-subset "$(echo $valid_subsets | tr ' ' ',')" \
-            --required-batch-size-multiple 1 --log-format json --save-dir "$exp" --tensorboard-logdir "$exp/tensorboard" \
-            2>&1 | tee -a "$exp/train.log" || die "fairseq-train failed; see $exp/train.log"
-        [ -f "$exp/checkpoint_last.pt" ] || die "training wrote no checkpoint; see $exp/train.log"
-        mark_done "$exp/.train_done" "$sig_train"
-    fi
+    # shellcheck disable=SC2086
+    train_stage "$dumpdir" "$sig_train" --train-subset "$(echo $train_subsets | tr ' ' ',')" \
+        --valid-subset "$(echo $valid_subsets | tr ' ' ',')"
 fi
 
 # ---- 5 average -------------------------------------------------------------------------
-decode_ckpt=$exp/checkpoint_best.pt
-[ "$n_average" -gt 0 ] && decode_ckpt=$exp/checkpoint_avg.pt
 if run_stage 5 "average (last $n_average checkpoints)"; then
     need_config 5
-    if [ "$n_average" -eq 0 ]; then log "--n_average 0: decoding checkpoint_best.pt"
-    elif [ -f "$decode_ckpt" ] && [ "$decode_ckpt" -nt "$exp/.train_done" ]; then log "$decode_ckpt is up to date; skipping"
-    else "$python" -m sigma_plugin.recipe.average --dir "$exp" --last "$n_average" --output "$decode_ckpt"; fi
+    average_stage
 fi
 
 # ---- 6 decode, 7 score -----------------------------------------------------------------
@@ -268,6 +230,6 @@ fi
 # ---- 8 plot ----------------------------------------------------------------------------
 if run_stage 8 "plot (loss, attention entropy, σ/γ)"; then
     need_config 8
-    "$bindir/sigma-plot" "$exp/train.log" --labels "$tag" --out "$exp/plots"
+    plot_stage
 fi
 log "done (stages $stage-$stop_stage)"

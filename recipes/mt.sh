@@ -61,22 +61,9 @@ options=(stage stop_stage python src tgt data_script datadir expdir tag max_len 
          decode_max_tokens decode_args sacrebleu_tokenize)
 parse_options "$@"
 
-[[ "$stage" =~ ^[0-9]+$ && "$stop_stage" =~ ^[0-9]+$ ]] || die "--stage/--stop_stage must be numbers (got '$stage', '$stop_stage')"
-[ "$stage" -le 9 ] || die "unknown stage $stage: the stages are 1-9 (see the header of $0)"
-command -v "$python" >/dev/null || die "--python '$python' not found (run 'make install' and use .venv/bin/python)"
-export PYTHONPATH=$project_root${PYTHONPATH:+:$PYTHONPATH}
-bindir=$(dirname "$(command -v "$python")")
-if [ -n "$train_config" ]; then
-    [ -f "$train_config" ] || die "--train_config $train_config: file not found"
-    [ -n "$tag" ] || tag=$(basename "$train_config" .yaml)
-fi
-exp=$expdir/${tag:-none}
+check_stage_options 9
 splits="train valid test"
 
-need_config() { [ -n "$train_config" ] || die "stage $1 needs --train_config"; }
-# fairseq 0.12.3.1's batch_by_size drops the last batch of a subset unless its size is a multiple
-# of --required-batch-size-multiple (default 8): validation and decoding would silently leave
-# sentences out, so training and decoding pass --required-batch-size-multiple 1.
 
 # ---- 1 data ----------------------------------------------------------------------------
 sig_data="data_script=$data_script src=$src tgt=$tgt"
@@ -152,44 +139,14 @@ train_signature() {
 }
 if run_stage 5 "train ($tag)"; then
     need_config 5
-    sig_train=$(train_signature)
-    for marker in "$exp/.train_options" "$exp/.train_done"; do
-        [ ! -s "$marker" ] || [ "$(cat "$marker")" = "$sig_train" ] || die "$exp was trained with other data or \
-options (was: $(cat "$marker"); now: $sig_train): train under another --tag, or remove $exp to start over"
-    done
-    if [ -f "$exp/.train_done" ]; then log "$exp: training finished earlier; skipping"; else
-        [ -f "$datadir/bin/.done" ] || die "$datadir/bin is not complete: run stages 1-4 first"
-        mapfile -t conf_flags < <("$python" -m sigma_plugin.recipe.conf "$train_config" --check "$datadir/bin")
-        [ "${#conf_flags[@]}" -gt 0 ] || die "$train_config gave no fairseq-train flags (see the message above)"
-        # shellcheck disable=SC2206
-        extra=($train_args)
-        dev=$(device_flags "$python" "$use_gpu")
-        mkdir -p "$exp"
-        cp "$train_config" "$exp/train_config.yaml"
-        mark_done "$exp/.train_options" "$sig_train"
-        log "fairseq-train ${conf_flags[*]} ${extra[*]} $dev (log: $exp/train.log; resumes from $exp/checkpoint_last.pt)"
-        "$bindir/fairseq-train" "$datadir/bin" --user-dir "$plugin_dir" "${conf_flags[@]}" "${extra[@]}" $dev \
-            --required-batch-size-multiple 1 --save-dir "$exp" --tensorboard-logdir "$exp/tensorboard" \
-            --log-format json 2>&1 | tee -a "$exp/train.log" || die "fairseq-train failed; see $exp/train.log"
-        [ -f "$exp/checkpoint_last.pt" ] || die "training wrote no checkpoint; see $exp/train.log"
-        mark_done "$exp/.train_done" "$sig_train"
-    fi
+    [ -f "$exp/.train_done" ] || [ -f "$datadir/bin/.done" ] || die "$datadir/bin is not complete: run stages 1-4 first"
+    train_stage "$datadir/bin" "$(train_signature)"
 fi
 
 # ---- 6 average -------------------------------------------------------------------------
-decode_ckpt=$exp/checkpoint_best.pt
-[ "$n_average" -gt 0 ] && decode_ckpt=$exp/checkpoint_avg.pt
 if run_stage 6 "average (last $n_average checkpoints)"; then
     need_config 6
-    [ -f "$exp/.train_done" ] || die "$exp: training has not finished: run stage 5 first"
-    sig_avg="$(cat "$exp/.train_done") | n_average=$n_average"
-    if [ "$n_average" -eq 0 ]; then log "--n_average 0: decoding checkpoint_best.pt"
-    elif [ -f "$decode_ckpt" ] && stage_done "$exp/.average_done" "$sig_avg"; then log "$decode_ckpt is up to date; skipping"
-    else
-        rm -f "$exp/.average_done"
-        "$python" -m sigma_plugin.recipe.average --dir "$exp" --last "$n_average" --output "$decode_ckpt"
-        mark_done "$exp/.average_done" "$sig_avg"
-    fi
+    average_stage
 fi
 
 # ---- 7 decode --------------------------------------------------------------------------
@@ -231,6 +188,6 @@ fi
 # ---- 9 plot ----------------------------------------------------------------------------
 if run_stage 9 "plot (loss, attention entropy, σ/γ)"; then
     need_config 9
-    "$bindir/sigma-plot" "$exp/train.log" --labels "$tag" --out "$exp/plots"
+    plot_stage
 fi
 log "done (stages $stage-$stop_stage)"
