@@ -86,19 +86,27 @@ def test_summary_only_drops_per_layer_keys(setup):
 
 
 def test_stock_fairseq_transformer_is_probed_on_interval_only(setup):
-    """The criterion works on fairseq's own `transformer` too (it keeps no update count itself)."""
+    """The criterion works on fairseq's own `transformer` too: it keeps no update count itself,
+    the criterion reads the one fairseq's trainer logs (Trainer.set_num_updates), and the model
+    gets nothing added."""
     task, _, crit, ds = setup
     from _toy_mt import build_model
     _, stock, _ = build_model(task.cfg.data, "--arch", "transformer_tiny", "--dropout", "0")
     assert type(stock).__name__ == "TransformerModel"
+    modules = list(stock.modules())
     stock.train()
+
+    def trainer_sets(update):  # what fairseq's Trainer.set_num_updates logs, and task.train_step passes on
+        metrics.log_scalar("num_updates", update, weight=0, priority=200)
+        stock.set_num_updates(update)
     logged = []
     for update in range(4):
-        stock.set_num_updates(update)
+        trainer_sets(update)
         log = crit(stock, batch(ds, range(4)))[2]
         logged.append(any(k.startswith("sigma/") for k in log))
     assert logged == [True, False, True, False]  # interval 2
-    stock.set_num_updates(6)
+    assert list(stock.modules()) == modules
+    trainer_sets(6)
     values = reduce([crit(stock, batch(ds, range(4)))[2]])
     assert "ent_enc_self_min" in values and "gamma_mean" not in values  # no σReparam: no γ
 

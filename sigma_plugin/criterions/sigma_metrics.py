@@ -1,35 +1,37 @@
-"""Attention-entropy / σ / γ metrics for fairseq criteria (see docs/metrics.md for the keys).
+"""Attention-entropy / σ / γ metrics for fairseq criteria (see docs/metrics.md for the keys): the
+fairseq side -- the flags, when to probe, logging, and the alarm's stop across workers.
 
 Every ``interval`` updates (training only) the criterion's forward runs inside an
 AttentionProbe capture; the logging output then carries *sums and counts* under
-``sigma/...`` keys, which fairseq may add across workers and micro-batches, and
-``reduce_sigma_metrics`` turns them into the logged means/minima. Other updates take
-the plain path: no hook is installed, nothing is computed.
+``sigma/...`` keys (sigma_encoding), which fairseq may add across workers and micro-batches, and
+``reduce_sigma_metrics`` logs the means/minima that sigma_reduction computes from them. Other
+updates take the plain path: no hook is installed, nothing is computed. The alarm's thresholds
+are sigma_reduction's, its snapshot sigma_snapshot's.
 """
 import contextlib
-import glob
 import logging
 import math
 import os
-import re
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import torch
 
 from fairseq.logging import metrics
+from fairseq.logging.meters import AverageMeter
 from omegaconf import II
 
-from sigma_plugin.nn import AttentionProbe, sigma_reparam_modules
 from sigma_plugin.models.introspection import attention_modules
 from sigma_plugin.models.sigma_flags import SigmaOptionError
 from sigma_plugin.models.sigma_validation import check_precision_flags
+from sigma_plugin.nn import AttentionProbe
 
-KINDS = ("enc_self", "dec_self", "dec_cross")
-# layers / transformer_layers: fairseq's names in MT stacks and in the S2T encoder
-_LAYER_RE = re.compile(r"^(encoder|decoder)\.(?:layers|transformer_layers)\.(\d+)\.")
-_SIDE = {"encoder": "enc", "decoder": "dec"}
+from .sigma_encoding import logging_entries
+from .sigma_reduction import alarm_hits, alarm_message, has_sigma_entries, reduce_sigma_values
+from .sigma_snapshot import resume_advice, save_snapshot, snapshot_path
+
+logger = logging.getLogger(__name__)
 
 
 def unwrap_model(model):
@@ -38,7 +40,16 @@ def unwrap_model(model):
     return model
 
 
-logger = logging.getLogger(__name__)
+def num_updates(model) -> int:
+    """The number of the update being computed. sigma_* models record what fairseq passes to
+    ``model.set_num_updates`` before each training forward (RecordsUpdates); for other models
+    (e.g. stock ``transformer``) it is the count fairseq's trainer logs as the ``num_updates``
+    meter of the default aggregator (the same number; none before the first update: 0)."""
+    inner = unwrap_model(model)
+    if hasattr(inner, "num_updates"):
+        return inner.num_updates
+    meter = metrics.get_meter("default", "num_updates")
+    return int(meter.val) if meter is not None and meter.val is not None else 0
 
 
 @dataclass
@@ -114,7 +125,7 @@ class SigmaMetrics:
     def due(self, model) -> bool:
         if self.interval <= 0 or not model.training:
             return False
-        return _num_updates(unwrap_model(model)) % self.interval == 0
+        return num_updates(model) % self.interval == 0
 
     def probe(self, model) -> AttentionProbe:
         inner = unwrap_model(model)
@@ -130,7 +141,7 @@ class SigmaMetrics:
         entries: Dict[str, float] = {}
         with self.probe(model).capture(query_padding_masks) as records:
             yield entries
-        entries.update(self.logging_entries(model, records))
+        entries.update(logging_entries(unwrap_model(model), records, self.per_layer))
         if self.alarm or self.alarm_fraction:
             self.check_alarm(model, records, entries)
 
@@ -139,22 +150,13 @@ class SigmaMetrics:
 
         With several data-parallel workers the stop decision is taken together: if any worker
         alarms, every worker stops (rank 0 writes the snapshot), so none waits in a collective."""
-        update = _num_updates(unwrap_model(model))
-        hits = []
-        for name, rec in records.items():
-            for head, ent in enumerate(rec.mean_entropy().tolist()):
-                initial = self._initial.setdefault((name, head), ent)
-                limit = max(self.alarm, self.alarm_fraction * initial)
-                if ent < limit:
-                    hits.append((ent, name, head, initial, limit))
+        update = num_updates(model)
+        hits = alarm_hits({name: rec.mean_entropy().tolist() for name, rec in records.items()},
+                          self._initial, self.alarm, self.alarm_fraction)
         entries["sigma/alarms"] = float(len(hits))
         message = None
         if hits:
-            ent, name, head, initial, limit = min(hits)
-            kind, layer = name.split(".")
-            message = (f"entropy collapse alarm at update {update}: {kind} layer {layer} head {head} has attention "
-                       f"entropy {ent:.4f} nats < {limit:.4f} (first check: {initial:.4f}); "
-                       f"{len(hits)} head(s) below the threshold")
+            message = alarm_message(update, hits)
             logger.warning(message)
         if not self.alarm_stop:
             return
@@ -163,101 +165,14 @@ class SigmaMetrics:
             return
         if message is None:
             message = f"entropy collapse alarm at update {update} on another worker"
-        path = self.save_snapshot(model, update, message) if rank == 0 else \
-            os.path.join(self.alarm_dir, f"entropy_alarm_u{update}.pt")
+        path = save_snapshot(unwrap_model(model), self.alarm_dir, update, message) if rank == 0 else \
+            snapshot_path(self.alarm_dir, update)
         _barrier()  # the snapshot is complete before any worker exits
         raise EntropyCollapse(f"{message}. Training stopped by --sigma-entropy-alarm-stop; the model at this "
                               f"update is in {path} (sigma-inspect reads it); {self.resume_advice()}")
 
     def resume_advice(self) -> str:
-        found = sorted(glob.glob(os.path.join(self.alarm_dir, "checkpoint*.pt")), key=os.path.getmtime)
-        last = os.path.join(self.alarm_dir, "checkpoint_last.pt")
-        if os.path.isfile(last):
-            return f"resume from {last} with a lower --lr, or drop --sigma-entropy-alarm-stop."
-        if found:
-            return f"resume from {found[-1]} (the newest checkpoint there) with a lower --lr, or drop " \
-                   f"--sigma-entropy-alarm-stop."
-        return (f"no checkpoint has been saved in {self.alarm_dir} yet: restart with a lower --lr (pass "
-                f"--sigma-entropy-alarm-dir your --save-dir to be pointed at its checkpoints), or drop "
-                f"--sigma-entropy-alarm-stop.")
-
-    def save_snapshot(self, model, update: int, message: str) -> str:
-        """The model at this update as a fairseq checkpoint (no optimizer state): sigma-inspect,
-        sigma-export and fairseq-generate read it."""
-        os.makedirs(self.alarm_dir, exist_ok=True)
-        path = os.path.join(self.alarm_dir, f"entropy_alarm_u{update}.pt")
-        inner = unwrap_model(model)
-        args = getattr(inner, "sigma_args", None) or getattr(inner, "args", None)
-        state = {
-            "args": _plain_namespace(args),
-            "cfg": None,
-            "model": inner.state_dict(),
-            "optimizer_history": [{"criterion_name": "entropy_alarm", "optimizer_name": "none",
-                                   "lr_scheduler_state": {"best": None}, "num_updates": update}],
-            "extra_state": {"train_iterator": {"epoch": 0, "iterations_in_epoch": 0}, "entropy_alarm": message},
-            "last_optimizer_state": None,
-        }
-        tmp = path + ".tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-        return path
-
-    def logging_entries(self, model, records) -> Dict[str, float]:
-        out: Dict[str, float] = {"sigma/workers": 1.0, "sigma/per_layer": float(self.per_layer)}
-        for name, rec in records.items():
-            kind, layer = name.split(".")
-            out[f"sigma/n/{kind}/{layer}"] = rec.count
-            for h in range(rec.heads):
-                out[f"sigma/ent/{kind}/{layer}/{h}"] = float(rec.entropy_sum[h])
-                out[f"sigma/entn/{kind}/{layer}/{h}"] = float(rec.norm_entropy_sum[h])
-                out[f"sigma/entlb/{kind}/{layer}/{h}"] = float(rec.bound_sum[h])
-                out[f"sigma/qk/{kind}/{layer}/{h}"] = float(rec.sigma_qk[h])
-        for qname, _, p in sigma_reparam_modules(unwrap_model(model)):
-            m = _LAYER_RE.match(qname)
-            group = f"{_SIDE[m.group(1)]}/{m.group(2)}" if m else "other/0"
-            out[f"sigma/gamma/{group}"] = out.get(f"sigma/gamma/{group}", 0.0) + float(p.gamma.detach())
-            out[f"sigma/sigma/{group}"] = out.get(f"sigma/sigma/{group}", 0.0) + float(p.last_sigma)
-            out[f"sigma/count/{group}"] = out.get(f"sigma/count/{group}", 0.0) + 1.0
-        return out
-
-
-class _UpdateCounter(torch.nn.Module):
-    """Parameter-free submodule that remembers the update number fairseq passes down
-    through ``model.set_num_updates`` (for models, like stock ``transformer``, that keep none)."""
-
-    def __init__(self):
-        super().__init__()
-        self.num_updates = 0
-
-    def set_num_updates(self, num_updates):
-        self.num_updates = num_updates
-
-
-def _num_updates(model) -> int:
-    if hasattr(model, "num_updates"):  # sigma_* models record it themselves (RecordsUpdates)
-        return model.num_updates
-    counter = getattr(model, "sigma_update_counter", None)
-    if counter is None:  # first call happens after this update's set_num_updates: start at 0
-        counter = _UpdateCounter()
-        model.add_module("sigma_update_counter", counter)
-    return counter.num_updates
-
-
-def _plain_namespace(args):
-    """The model arguments with plain values only (what torch's weights_only loading accepts)."""
-    import argparse
-
-    def plain(v):
-        if v is None or isinstance(v, (str, int, float, bool)):
-            return True
-        if isinstance(v, (list, tuple)):
-            return all(plain(x) for x in v)
-        if isinstance(v, dict):
-            return all(isinstance(k, str) and plain(x) for k, x in v.items())
-        return False
-    if args is None:
-        return None
-    return argparse.Namespace(**{k: v for k, v in vars(args).items() if plain(v)})
+        return resume_advice(self.alarm_dir)
 
 
 def _distributed() -> bool:
@@ -281,73 +196,13 @@ def _barrier() -> None:
         torch.distributed.barrier()
 
 
-def _total(logging_outputs: List[dict], key: str) -> float:
-    return float(sum(float(log.get(key, 0.0)) for log in logging_outputs))
-
-
 def reduce_sigma_metrics(logging_outputs: List[dict]) -> None:
     """Log the entropy/σ/γ metrics from (possibly summed) logging outputs; no-op off-interval."""
-    keys = set()
-    for log in logging_outputs:
-        keys.update(k for k in log if k.startswith("sigma/"))
-    if not keys:
+    if not has_sigma_entries(logging_outputs):
         _drop_stale_meters()
         return
-    workers = max(_total(logging_outputs, "sigma/workers"), 1.0)
-    tot = {k: _total(logging_outputs, k) for k in keys}
-    per_layer = tot.get("sigma/per_layer", 0.0) > 0
-
-    per_head = defaultdict(dict)  # (stat, kind) -> {(layer, head): value}
-    for k, v in tot.items():
-        parts = k.split("/")
-        if parts[1] in ("ent", "entn", "entlb", "qk"):
-            _, stat, kind, layer, head = parts
-            if stat == "qk":
-                per_head[(stat, kind)][(int(layer), int(head))] = v / workers
-            else:
-                n = tot.get(f"sigma/n/{kind}/{layer}", 0.0)
-                if n > 0:
-                    per_head[(stat, kind)][(int(layer), int(head))] = v / n
-    for kind in KINDS:
-        ent = per_head.get(("ent", kind))
-        if ent:
-            _log(f"ent_{kind}_mean", sum(ent.values()) / len(ent))
-            _log(f"ent_{kind}_min", min(ent.values()))
-            if per_layer:
-                for layer, value in _by_layer(ent, mean=True).items():
-                    _log(f"ent_{kind}_L{layer}", value)
-        entn = per_head.get(("entn", kind))
-        if entn:
-            _log(f"entn_{kind}_mean", sum(entn.values()) / len(entn))
-            _log(f"entn_{kind}_min", min(entn.values()))
-        lb = per_head.get(("entlb", kind))
-        if lb:
-            _log(f"entlb_{kind}_mean", sum(lb.values()) / len(lb))
-        qk = per_head.get(("qk", kind))
-        if qk:
-            _log(f"sigmaqk_{kind}_max", max(qk.values()))
-            if per_layer:
-                for layer, value in _by_layer(qk, mean=False).items():
-                    _log(f"sigmaqk_{kind}_L{layer}", value)
-
-    gamma_sum = gamma_n = 0.0
-    layer_gammas = []
-    for k, n in tot.items():
-        if not k.startswith("sigma/count/") or n <= 0:
-            continue
-        group = k[len("sigma/count/"):]
-        g, s = tot[f"sigma/gamma/{group}"], tot[f"sigma/sigma/{group}"]
-        gamma_sum, gamma_n = gamma_sum + g, gamma_n + n
-        layer_gammas.append(g / n)
-        side, layer = group.split("/")
-        if per_layer:
-            _log(f"gamma_{side}_L{layer}" if side != "other" else "gamma_other", g / n)
-            _log(f"sigma_{side}_L{layer}" if side != "other" else "sigma_other", s / n)
-    if gamma_n > 0:
-        _log("gamma_mean", gamma_sum / gamma_n)
-        _log("gamma_max", max(layer_gammas))
-    if "sigma/alarms" in tot:
-        _log("entropy_alarms", tot["sigma/alarms"])
+    for key, value in reduce_sigma_values(logging_outputs).items():
+        metrics.log_scalar(key, value, weight=1, round=4, priority=1000)
 
 
 _METRIC_PREFIXES = ("ent_", "entn_", "entlb_", "sigmaqk_", "gamma_", "sigma_", "entropy_alarms")
@@ -355,8 +210,12 @@ _METRIC_PREFIXES = ("ent_", "entn_", "entlb_", "sigmaqk_", "gamma_", "sigma_", "
 
 def _drop_stale_meters() -> None:
     """Between probes, remove our meters that fairseq has reset since the last log line and that
-    nothing has updated since, so that log lines do not print every metric as None/null."""
-    from fairseq.logging.meters import AverageMeter
+    nothing has updated since, so that log lines do not print every metric as None/null.
+
+    This stays a reach-in (OrderedDict deletion plus MetersDict.priorities): fairseq's meters have
+    no removal API, a reset meter stays in its aggregator and is printed as null on every later
+    line, and the only public rebuild (MetersDict.load_state_dict) loses the derived meters
+    (ppl, accuracy). Kept to this one function."""
     for agg in metrics.get_active_aggregators():
         stale = [k for k, m in agg.items()
                  if k.startswith(_METRIC_PREFIXES) and isinstance(m, AverageMeter) and m.count == 0]
@@ -364,14 +223,3 @@ def _drop_stale_meters() -> None:
             OrderedDict.__delitem__(agg, key)
         if stale:
             agg.priorities = [p for p in agg.priorities if p[2] not in stale]
-
-
-def _by_layer(values: Dict, mean: bool) -> Dict[int, float]:
-    grouped = defaultdict(list)
-    for (layer, _), v in values.items():
-        grouped[layer].append(v)
-    return {l: (sum(v) / len(v) if mean else max(v)) for l, v in sorted(grouped.items())}
-
-
-def _log(key: str, value: float) -> None:
-    metrics.log_scalar(key, value, weight=1, round=4, priority=1000)
