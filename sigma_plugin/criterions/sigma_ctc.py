@@ -20,7 +20,8 @@ from fairseq.logging import metrics
 
 from sigma_plugin.nn.ctc_greedy import ctc_greedy_decode
 
-from .sigma_metrics import SigmaLoggingConfig, SigmaMetrics, reduce_sigma_metrics
+from .sigma_criterion import SigmaMetricsMixin
+from .sigma_metrics import SigmaLoggingConfig, SigmaMetrics
 
 
 def ctc_targets(sample, pad: int, eos: int):
@@ -74,24 +75,21 @@ class SigmaCtcConfig(FairseqDataclass, SigmaLoggingConfig):
     sentence_avg: bool = II("optimization.sentence_avg")
 
 
-@register_criterion("sigma_ctc", dataclass=SigmaCtcConfig)
-class SigmaCtcCriterion(FairseqCriterion):
+class CtcCriterion(FairseqCriterion):
+    """The CTC loss of a model with ``get_ctc_output`` (no probe; see SigmaCtcCriterion).
+
+    Not fairseq's ``ctc`` criterion: that one takes the input lengths from
+    ``net_input["src_lengths"]`` (speech frames before the S2T encoder's subsampling), counts
+    ``</s>`` in the target lengths while dropping it from the targets, and reads the model's
+    output through ``get_normalized_probs`` (wav2vec-style models)."""
+
     def __init__(self, cfg: SigmaCtcConfig, task):
         super().__init__(task)
         self.dictionary = task.target_dictionary
         self.zero_infinity = cfg.zero_infinity
         self.sentence_avg = cfg.sentence_avg
-        self.sigma_metrics = SigmaMetrics.from_cfg(cfg)
 
     def forward(self, model, sample, reduce=True):
-        if not self.sigma_metrics.due(model):
-            return self._forward(model, sample)
-        with self.sigma_metrics.capture(model) as entries:
-            loss, sample_size, logging_output = self._forward(model, sample)
-        logging_output.update(entries)
-        return loss, sample_size, logging_output
-
-    def _forward(self, model, sample):
         net_output = model(**sample["net_input"])
         lprobs, lengths = model.get_ctc_output(net_output, sample)
         d = self.dictionary
@@ -112,8 +110,17 @@ class SigmaCtcCriterion(FairseqCriterion):
         sample_size = sum(log.get("sample_size", 0) for log in logging_outputs)
         metrics.log_scalar("loss", loss_sum / max(sample_size, 1) / math.log(2), sample_size, round=3)
         log_ctc_metrics(logging_outputs)
-        reduce_sigma_metrics(logging_outputs)
 
     @staticmethod
     def logging_outputs_can_be_summed() -> bool:
         return True
+
+
+@register_criterion("sigma_ctc", dataclass=SigmaCtcConfig)
+class SigmaCtcCriterion(SigmaMetricsMixin, CtcCriterion):
+    def __init__(self, cfg: SigmaCtcConfig, task):
+        super().__init__(cfg, task)
+        self.sigma_metrics = SigmaMetrics.from_cfg(cfg)
+
+    def sigma_query_padding_masks(self, sample):
+        return None  # encoder only: the probe takes the encoder's padding from the model

@@ -13,8 +13,9 @@ from fairseq.criterions import register_criterion
 from fairseq.criterions.label_smoothed_cross_entropy import (
     LabelSmoothedCrossEntropyCriterion, LabelSmoothedCrossEntropyCriterionConfig)
 
+from .sigma_criterion import SigmaMetricsMixin
 from .sigma_ctc import ctc_loss_sum, greedy_error_counts, log_ctc_metrics
-from .sigma_metrics import SigmaLoggingConfig, SigmaMetrics, reduce_sigma_metrics
+from .sigma_metrics import SigmaLoggingConfig, SigmaMetrics
 
 
 @dataclass
@@ -26,8 +27,13 @@ class SigmaCtcAttentionConfig(LabelSmoothedCrossEntropyCriterionConfig, SigmaLog
         default=True, metadata={"help": "zero the CTC loss of utterances too short for their targets"})
 
 
-@register_criterion("sigma_ctc_attention", dataclass=SigmaCtcAttentionConfig)
-class SigmaCtcAttentionCriterion(LabelSmoothedCrossEntropyCriterion):
+class CtcAttentionCriterion(LabelSmoothedCrossEntropyCriterion):
+    """λ·CTC + (1 − λ)·label-smoothed CE (no probe; see SigmaCtcAttentionCriterion).
+
+    Not fairseq's ``label_smoothed_cross_entropy_with_ctc``: that one adds λ·CTC to the full
+    attention loss (no interpolation), keeps ``</s>`` in the CTC targets, and always uses
+    zero_infinity."""
+
     def __init__(self, cfg: SigmaCtcAttentionConfig, task):
         super().__init__(task, cfg.sentence_avg, cfg.label_smoothing, cfg.ignore_prefix_size, cfg.report_accuracy)
         if not 0.0 <= cfg.sigma_ctc_weight < 1.0:
@@ -35,18 +41,8 @@ class SigmaCtcAttentionCriterion(LabelSmoothedCrossEntropyCriterion):
         self.dictionary = task.target_dictionary
         self.ctc_weight = cfg.sigma_ctc_weight
         self.zero_infinity = cfg.sigma_ctc_zero_infinity
-        self.sigma_metrics = SigmaMetrics.from_cfg(cfg)
 
     def forward(self, model, sample, reduce=True):
-        if not self.sigma_metrics.due(model):
-            return self._forward(model, sample, reduce)
-        decoder_pad = sample["net_input"]["prev_output_tokens"].eq(self.padding_idx)
-        with self.sigma_metrics.capture(model, {"decoder": decoder_pad}) as entries:
-            loss, sample_size, logging_output = self._forward(model, sample, reduce)
-        logging_output.update(entries)
-        return loss, sample_size, logging_output
-
-    def _forward(self, model, sample, reduce=True):
         net_output = model(**sample["net_input"])
         att_loss, nll_loss = self.compute_loss(model, net_output, sample, reduce=reduce)
         loss = att_loss
@@ -76,8 +72,14 @@ class SigmaCtcAttentionCriterion(LabelSmoothedCrossEntropyCriterion):
     def reduce_metrics(cls, logging_outputs) -> None:
         super().reduce_metrics(logging_outputs)
         log_ctc_metrics(logging_outputs)
-        reduce_sigma_metrics(logging_outputs)
 
     @staticmethod
     def logging_outputs_can_be_summed() -> bool:
         return True
+
+
+@register_criterion("sigma_ctc_attention", dataclass=SigmaCtcAttentionConfig)
+class SigmaCtcAttentionCriterion(SigmaMetricsMixin, CtcAttentionCriterion):
+    def __init__(self, cfg: SigmaCtcAttentionConfig, task):
+        super().__init__(cfg, task)
+        self.sigma_metrics = SigmaMetrics.from_cfg(cfg)

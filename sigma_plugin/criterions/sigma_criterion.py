@@ -1,0 +1,35 @@
+"""The one wrapper every sigma criterion shares: on probe updates the loss's forward runs inside
+the attention probe and the logging output gets the ``sigma/...`` entries; reduce_metrics logs
+them after the loss's own metrics."""
+from typing import Dict, Optional
+
+import torch
+
+from .sigma_metrics import SigmaMetrics, reduce_sigma_metrics
+
+
+class SigmaMetricsMixin:
+    """Put before a fairseq criterion class (whose forward computes the loss); ``__init__`` sets
+    ``self.sigma_metrics = SigmaMetrics.from_cfg(cfg)``."""
+    sigma_metrics: SigmaMetrics
+
+    def sigma_query_padding_masks(self, sample) -> Optional[Dict[str, torch.Tensor]]:
+        """Query padding of the decoder's attention (its input tokens), for the probe's means."""
+        return {"decoder": sample["net_input"]["prev_output_tokens"].eq(self.padding_idx)}
+
+    def forward(self, model, sample, reduce=True):
+        if not self.sigma_metrics.due(model):
+            return super().forward(model, sample, reduce)
+        with self.sigma_metrics.capture(model, self.sigma_query_padding_masks(sample)) as entries:
+            loss, sample_size, logging_output = super().forward(model, sample, reduce)
+        logging_output.update(entries)
+        return loss, sample_size, logging_output
+
+    @classmethod
+    def reduce_metrics(cls, logging_outputs) -> None:
+        super().reduce_metrics(logging_outputs)
+        reduce_sigma_metrics(logging_outputs)
+
+    @staticmethod
+    def logging_outputs_can_be_summed() -> bool:
+        return True  # every logged value is a sum (sigma_encoding); reduce_metrics divides
