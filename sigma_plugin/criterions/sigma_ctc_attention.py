@@ -73,10 +73,6 @@ class CtcAttentionCriterion(LabelSmoothedCrossEntropyCriterion):
         super().reduce_metrics(logging_outputs)
         log_ctc_metrics(logging_outputs)
 
-    @staticmethod
-    def logging_outputs_can_be_summed() -> bool:
-        return True
-
 
 @register_criterion("sigma_ctc_attention", dataclass=SigmaCtcAttentionConfig)
 class SigmaCtcAttentionCriterion(SigmaMetricsMixin, CtcAttentionCriterion):

@@ -30,26 +30,24 @@ def deepnorm_constants(encoder_layers: int, decoder_layers: int) -> Dict[str, fl
     return consts
 
 
-class DeepNormEncoderLayer(TransformerEncoderLayerBase):
-    """fairseq's encoder layer with DeepNorm's residual: x_{l+1} = LN(α·x + f(x))."""
+class DeepNormResidual:
+    """DeepNorm's residual for a fairseq Transformer layer: x_{l+1} = LN(α·x + f(x))."""
+    deepnorm_alpha: float = 1.0
 
+    def residual_connection(self, x, residual):
+        return residual * self.deepnorm_alpha + x
+
+
+class DeepNormEncoderLayer(DeepNormResidual, TransformerEncoderLayerBase):
     def __init__(self, cfg, deepnorm_alpha: float, return_fc: bool = False):
         super().__init__(cfg, return_fc=return_fc)
         self.deepnorm_alpha = float(deepnorm_alpha)
 
-    def residual_connection(self, x, residual):
-        return residual * self.deepnorm_alpha + x
 
-
-class DeepNormDecoderLayer(TransformerDecoderLayerBase):
-    """fairseq's decoder layer with DeepNorm's residual: x_{l+1} = LN(α·x + f(x))."""
-
+class DeepNormDecoderLayer(DeepNormResidual, TransformerDecoderLayerBase):
     def __init__(self, cfg, deepnorm_alpha: float, no_encoder_attn: bool = False):
         super().__init__(cfg, no_encoder_attn=no_encoder_attn)
         self.deepnorm_alpha = float(deepnorm_alpha)
-
-    def residual_connection(self, x, residual):
-        return residual * self.deepnorm_alpha + x
 
 
 def _deepnorm_layer(layer: nn.Module, alpha: float, decoder_cfg=None) -> nn.Module:
