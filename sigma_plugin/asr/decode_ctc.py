@@ -25,7 +25,7 @@ from fairseq import checkpoint_utils, options, tasks, utils
 from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 
 import sigma_plugin
-from sigma_plugin.corpus.atomic import atomic_path
+from sigma_plugin.util.atomic import atomic_path
 from sigma_plugin.nn.ctc_beam import ctc_beam_decode
 from sigma_plugin.nn.ctc_greedy import ctc_greedy_decode
 
