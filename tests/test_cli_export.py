@@ -106,7 +106,7 @@ def test_stock_load_check_leaves_this_process_allowlist_alone(tmp_path):
     without touching this process's safe globals."""
     import argparse
     import sigma_plugin
-    from sigma_plugin.cli.common import CliError
+    from sigma_plugin.util.steps import StepError
     from sigma_plugin.cli.export import load_like_stock
     sigma_plugin.register()
     before = list(torch.serialization.get_safe_globals())
@@ -114,7 +114,7 @@ def test_stock_load_check_leaves_this_process_allowlist_alone(tmp_path):
     torch.save({"args": argparse.Namespace(a=1)}, tmp_path / "ns.pt")
     torch.save({"cfg": {"model": {"arch": "transformer"}}, "model": {"w": torch.ones(2)}}, tmp_path / "plain.pt")
     torch.load(tmp_path / "ns.pt", weights_only=True)  # loads here, thanks to the plugin's allowlist ...
-    with pytest.raises(CliError, match="would not load in stock fairseq.*argparse.Namespace"):
+    with pytest.raises(StepError, match="would not load in stock fairseq.*argparse.Namespace"):
         load_like_stock(str(tmp_path / "ns.pt"))  # ... but not in stock fairseq
     load_like_stock(str(tmp_path / "plain.pt"))
     assert list(torch.serialization.get_safe_globals()) == before

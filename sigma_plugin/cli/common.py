@@ -1,13 +1,10 @@
-"""Checkpoint loading shared by the command-line tools. Their error type, ``run_cli`` and
-atomic writes are the shared ones of :mod:`sigma_plugin.util` (re-exported here)."""
+"""Checkpoint loading shared by the command-line tools (their error type, ``run_cli`` and
+atomic writes are the shared ones of :mod:`sigma_plugin.util`)."""
 from __future__ import annotations
 
 import os
 
-from sigma_plugin.util.atomic import atomic_path  # noqa: F401  (re-exported for cli/export.py)
-from sigma_plugin.util.steps import EXIT_ERROR, StepError, run_cli  # noqa: F401  (re-exported)
-
-CliError = StepError  # the former name, still used by cli/export.py and cli/stock_export.py
+from sigma_plugin.util.steps import StepError
 
 
 def load_checkpoint(path: str) -> dict:

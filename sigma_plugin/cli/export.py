@@ -11,7 +11,10 @@ from typing import List, Optional
 
 import torch
 
-from .common import CliError, atomic_path, load_checkpoint, model_args, run_cli
+from sigma_plugin.util.atomic import atomic_path
+from sigma_plugin.util.steps import StepError, run_cli
+
+from .common import load_checkpoint, model_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,16 +27,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def export_checkpoint(path: str, out: str, force: bool = False) -> dict:
     if os.path.abspath(path) == os.path.abspath(out):
-        raise CliError(f"OUT {out!r} is the input checkpoint; write the export to another file")
+        raise StepError(f"OUT {out!r} is the input checkpoint; write the export to another file")
     if os.path.exists(out) and not force:
-        raise CliError(f"OUT {out!r} exists; pass --force to replace it")
+        raise StepError(f"OUT {out!r} exists; pass --force to replace it")
     state = load_checkpoint(path)
     args = model_args(state, path)
     from .stock_export import export_state
 
     try:
         stock, summary = export_state(state, args)
-    except CliError as e:
+    except StepError as e:
         raise type(e)(f"{path}: cannot export: {e}") from None
     with atomic_path(out) as tmp:
         torch.save(stock, tmp)
@@ -43,7 +46,7 @@ def export_checkpoint(path: str, out: str, force: bool = False) -> dict:
 
 def load_like_stock(path: str) -> None:
     """torch.load as stock fairseq does it under torch >= 2.6 (weights_only=True, torch's default
-    allowlist only): CliError if that would fail.
+    allowlist only): StepError if that would fail.
 
     The load runs in a fresh interpreter, which has none of the classes sigma_plugin allowlists on
     import. This process's allowlist is left alone: torch.serialization.safe_globals can only add
@@ -53,11 +56,11 @@ def load_like_stock(path: str) -> None:
     if res.returncode != 0:
         lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
         reason = next((line.strip() for line in lines if "Unsupported global" in line), lines[-1] if lines else "")
-        raise CliError(f"the exported checkpoint would not load in stock fairseq ({reason})")
+        raise StepError(f"the exported checkpoint would not load in stock fairseq ({reason})")
 
 
 def export_main(argv: Optional[List[str]] = None) -> int:
-    """sigma-export without the error handling: raises CliError."""
+    """sigma-export without the error handling: raises StepError."""
     args = build_parser().parse_args(argv)
     summary = export_checkpoint(args.checkpoint, args.out, args.force)
     print(f"wrote {args.out}: {summary['model']}, {summary['folded']} σReparam weights folded"

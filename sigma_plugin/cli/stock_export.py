@@ -20,7 +20,9 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from .common import CliError, arg
+from sigma_plugin.util.steps import StepError
+
+from .common import arg
 from .sigma_state import fold_state_dict, reparam_weights, unknown_parametrizations
 
 STOCK_MODELS = {"sigma_transformer": "transformer", "sigma_s2t_transformer": "s2t_transformer"}
@@ -29,7 +31,7 @@ STOCK_CRITERIA = {"label_smoothed_cross_entropy_with_sigma": "label_smoothed_cro
 _KEPT_EXTRA_STATE = ("epoch", "train_iterator", "val_loss", "best", "previous_training_time")
 
 
-class ExportRefused(CliError):
+class ExportRefused(StepError):
     """The checkpoint uses something stock fairseq cannot express."""
 
 
@@ -160,7 +162,7 @@ def to_plain(obj, where: str):
         return str(obj.name)
     if obj is None or isinstance(obj, (bool, int, float, str, torch.Tensor)):
         return obj
-    raise CliError(f"{where}: a {type(obj).__name__} value has no plain form that stock fairseq can load")
+    raise StepError(f"{where}: a {type(obj).__name__} value has no plain form that stock fairseq can load")
 
 
 def export_state(state: dict, args) -> Tuple[dict, Dict[str, object]]:
