@@ -7,7 +7,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 LOCK := requirements/lock.txt
 STAMP := $(VENV)/.sigma-installed
 
-.PHONY: install test test-all demo bench clean-venv
+.PHONY: install test test-all demo bench bench-all clean-venv
 
 install: $(STAMP)
 
@@ -35,7 +35,11 @@ demo: install
 	PATH=$(abspath $(VENV))/bin:$$PATH bash recipes/demo.sh
 
 bench: install
-	$(PY) bench/overhead.py
+	$(PY) bench/overhead.py --quick
+
+# Every CPU bench of docs/overhead.md (about 32 min on 2 idle cores) -> bench/out/*.md
+bench-all: install
+	PYTHON=$(PY) bash bench/run_all.sh
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,119 @@
+"""Helpers shared by the benches: interleaving, statistics, markdown tables written atomically,
+peak memory of a step, and the fairseq JSON log."""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+from pathlib import Path
+from typing import Dict, Iterable, List, Sequence
+
+
+def rotated(names: Sequence[str], rep: int) -> List[str]:
+    """A B C, B C A, C A B, ...: no variant always runs first (or right after another)."""
+    k = rep % len(names)
+    return list(names[k:]) + list(names[:k])
+
+
+def median(xs: Iterable[float]) -> float:
+    return statistics.median(list(xs))
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A GitHub markdown table; floats with 3 decimals."""
+    def cell(v):
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path, text: str) -> None:
+    """Write ``text`` to a temporary file next to ``path``, then rename: never half a table."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+# ---- peak memory (Linux) -------------------------------------------------------------------
+MEMORY_METHOD = ("peak resident set size (VmHWM) of a fresh subprocess per variant and shape, above "
+                 "its RSS before building the model (after imports and one step of a tiny stack, which "
+                 "initialises the kernels): weights, buffers, gradients, activations, σ caches. One eval "
+                 "step, then one training step, the high-water mark reset before each "
+                 "(/proc/self/clear_refs; without it, ru_maxrss: the training peak only)")
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def rss_mib() -> float:
+    return _status_kib("VmRSS") / 1024
+
+
+def peak_mib() -> float:
+    """Peak RSS since start or the last reset_peak()."""
+    try:
+        return _status_kib("VmHWM") / 1024
+    except (OSError, RuntimeError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+# ---- fairseq --log-format json -------------------------------------------------------------
+def train_inner_records(log_text: str) -> List[Dict[str, float]]:
+    """The ``train_inner`` records fairseq-train prints every --log-interval updates."""
+    out = []
+    for line in log_text.splitlines():
+        start = line.find("{")
+        if start < 0 or "train_inner" not in line[:start]:
+            continue
+        try:
+            rec = json.loads(line[start:])
+        except ValueError:
+            continue
+        out.append({k: float(v) for k, v in rec.items() if _is_number(v)})
+    return out
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def wps_of_run(records: List[Dict[str, float]], log_interval: int) -> Dict[str, float]:
+    """``steady``: median wps of the log intervals after the first (start-up, first batches and,
+    for sigma criteria, the probe of update 0 fall in the first); ``all``: words over time of
+    every interval, the first included (interval time = updates / ups)."""
+    if len(records) < 2:
+        raise ValueError(f"need >= 2 train_inner records to drop the first, got {len(records)}")
+    words = sum(r["wpb"] * log_interval for r in records)
+    seconds = sum(log_interval / r["ups"] for r in records)
+    return {"steady": median(r["wps"] for r in records[1:]), "all": words / seconds}
