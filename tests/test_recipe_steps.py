@@ -129,6 +129,18 @@ def test_compare_table_from_recorded_logs(tmp_path):
     assert res.returncode == 2 and "--labels has 2 names for 1 runs" in res.stderr
 
 
+def test_compare_does_not_carry_a_stopped_run_forward(tmp_path):
+    """A run whose log ends at update 12 shows — at update 20, not its last value again."""
+    data = ROOT / "tests" / "data"
+    res = subprocess.run([sys.executable, "-m", "sigma_plugin.recipe.compare", str(data / "postln.log"),
+                          "--labels", "postln", "--at", "12,20", "--keys", "loss"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    row = next(l for l in res.stdout.splitlines() if l.startswith("| postln | loss"))
+    at12, at20 = [c.strip() for c in row.split("|")[3:5]]
+    assert at12 != "—" and at20 == "—"
+
+
 def test_score_table(tmp_path):
     r = {"name": "run/test", "bleu": 12.345, "chrf": 40.0, "sentences": 3, "bleu_signature": "nrefs:1",
          "chrf_signature": "nc:6"}

@@ -4,7 +4,8 @@ JSON logs or TensorBoard folders -- e.g. stock post-LN vs σReparam at the same 
     python -m sigma_plugin.recipe.compare exp/a/train.log exp/b/train.log --labels a,b \\
         --at 100,300,600 --keys loss,ent_enc_self_min,ent_dec_cross_min --output cmp.md
 
-A value is the last one logged at or before the requested update (— if none).
+A value is the last one logged at or before the requested update; — if none, or if the run's
+log ends before that update (a run that stopped early is not carried forward).
 """
 import argparse
 import sys
@@ -17,7 +18,14 @@ from sigma_plugin.util.run_logs import read_run
 from .io import emit
 
 
+def last_update(run) -> int:
+    """The last update any training metric of the run was logged at (0 if none)."""
+    return max((u for series in run.train.values() for u in series), default=0)
+
+
 def value_at(run, key: str, update: int):
+    if update > last_update(run):
+        return None
     points = [(u, v) for u, v in sorted(run.train.get(key, {}).items()) if u <= update]
     return points[-1][1] if points else None
 
