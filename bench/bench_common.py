@@ -9,6 +9,8 @@ import statistics
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence
 
+from sigma_plugin.util.atomic import write_text
+
 
 def rotated(names: Sequence[str], rep: int) -> List[str]:
     """A B C, B C A, C A B, ...: no variant always runs first (or right after another)."""
@@ -33,17 +35,12 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> s
     return "\n".join(lines) + "\n"
 
 
-def write_atomic(path, text: str) -> None:
-    """Write ``text`` to a temporary file next to ``path``, then rename: never half a table."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def emit_report(text: str, out=None) -> None:
+    """Print a bench's report; with ``out``, also write it there atomically (never half a table)."""
+    print(text)
+    if out:
+        write_text(out, text)
+        print(f"table written to {out}")
 
 
 # ---- peak memory (Linux) -------------------------------------------------------------------

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import fairseq_runs as fr
-from bench_common import markdown_table, median, ratio, rotated, train_inner_records, wps_of_run, write_atomic
+from bench_common import markdown_table, median, ratio, rotated, train_inner_records, wps_of_run, emit_report
 
 TARGET = 0.97
 LABELS = {"mt": ("sigma_transformer", "transformer (stock)"), "asr": ("sigma_s2t_ctc", "sigma_s2t_ctc --sigma-reparam none")}
@@ -72,10 +72,7 @@ def main(argv=None):
             + markdown_table(head, rows)
             + "".join(f"- {r[0]}: steady {r[5]:.3f}x {'ok' if r[5] >= TARGET else 'MISSED'} (>= {TARGET})\n"
                       for r in rows))
-    print(text)
-    if args.out:
-        write_atomic(args.out, text)
-        print(f"table written to {args.out}")
+    emit_report(text, args.out)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 import fairseq_runs as fr
-from bench_common import markdown_table, median, ratio, rotated, write_atomic
+from bench_common import markdown_table, median, ratio, rotated, emit_report
 
 TARGET = 1.01
 SPEED = re.compile(r"Translated ([\d,]+) sentences \(([\d,]+) tokens\) in ([\d.]+)s \(([\d.]+) sentences/s, "
@@ -76,10 +76,7 @@ def main(argv=None):
             + markdown_table(["checkpoint", "sentences/s (median)", "sentences/s (best)", "time ratio vs stock"], rows))
     sigma_x = rows[0][3]
     text += f"- sigma: {sigma_x:.3f}x {'ok' if sigma_x <= TARGET else 'MISSED'} (<= {TARGET})\n"
-    print(text)
-    if args.out:
-        write_atomic(args.out, text)
-        print(f"table written to {args.out}")
+    emit_report(text, args.out)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import time
 import torch
 
 from bench_common import (MEMORY_METHOD, markdown_table, median, peak_mib, ratio, reset_peak, rotated,
-                          rss_mib, write_atomic)
+                          rss_mib, emit_report)
 
 TARGETS = {"train": 1.02, "eval": 1.005, "memory": 1.05}
 
@@ -236,10 +236,7 @@ def main(argv=None):
               f"\n    {verdicts[(dim, tokens)]}", flush=True)
     rows.sort(key=lambda r: (r["d"], r["tokens"]))
     text = report(args, device, rows, verdicts)
-    print(text)
-    if args.out:
-        write_atomic(args.out, text)
-        print(f"table written to {args.out}")
+    emit_report(text, args.out)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 import fairseq_runs as fr
-from bench_common import markdown_table, median, rotated, write_atomic
+from bench_common import markdown_table, median, rotated, emit_report
 
 TARGET = 0.01
 
@@ -98,10 +98,7 @@ def main(argv=None):
             f"{args.reps} interleaved reps after {args.warmup} warm-up, CPU, {torch.get_num_threads()} threads\n\n"
             f"Medians. Amortised = (probe step - step) / interval / step. Models: {' '.join(fr.MT_SIZE)} (mt); "
             f"{' '.join(fr.ASR_SIZE)} (asr).\n\n" + markdown_table(head, rows))
-    print(text)
-    if args.out:
-        write_atomic(args.out, text)
-        print(f"table written to {args.out}")
+    emit_report(text, args.out)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def test_markdown_table_written_atomically(tmp_path):
     text = bench_common.markdown_table(["a", "b"], [["x", 1.23456], ["y", 2]])
     assert text.splitlines() == ["| a | b |", "|---|---|", "| x | 1.235 |", "| y | 2 |"]
     out = tmp_path / "sub" / "t.md"
-    bench_common.write_atomic(out, text)
+    bench_common.emit_report(text, out)
     assert out.read_text() == text and [p.name for p in out.parent.iterdir()] == ["t.md"]
 
 
