@@ -3,7 +3,6 @@ peak memory of a step, and the fairseq JSON log."""
 from __future__ import annotations
 
 import json
-import os
 import resource
 import statistics
 from pathlib import Path
