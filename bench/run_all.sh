@@ -14,6 +14,8 @@
 #                              memory subprocess per variant and shape (one eval + one train step)
 #   2 probe cost      ~1.5 min (with building the MT and ASR data)
 #   3 end to end wps  ~6 min   3 pairs x 60 updates, MT and ASR (12 fairseq-train runs)
+#   4 build and load  ~3 min   18L-18L and 100L-100L (d=256), sigma vs stock, 3 rounds, a fresh
+#                              interpreter per build and per load
 #   5 inference       ~1.5 min 3 rounds x 3 checkpoints of fairseq-generate
 # More precision for the largest shapes: BENCH_SHAPE_S=300 (about +15 min).
 # Each stage's elapsed time is printed; a failed stage is reported and the others still run.
@@ -43,17 +45,20 @@ grid=(--dims 256 512 1024 --tokens 1024 4096 16384 --reps 3 --warmup 1 --max-sha
 probe=(--reps 10)
 e2e=(--pairs 3 --updates 60)
 inf=(--rounds 3)
+bl=(--depths 18 100 --rounds 3)
 if [ "${BENCH_SMOKE:-0}" = 1 ]; then
     grid=(--dims 64 --tokens 256 --layers 1 --reps 1); probe=(--reps 1 --warmup 0)
     e2e=(--pairs 1 --updates 4 --log-interval 2); inf=(--rounds 1 --beam 2 --length 4)
+    bl=(--depths 2 --dim 64 --rounds 1)
     echo "BENCH_SMOKE=1: tiny settings, the numbers mean nothing"
 fi
 start=$SECONDS
 stage "1 overhead grid" "$out/overhead_grid.md" "$PY" bench/overhead.py "${grid[@]}"
 stage "2 probe cost" "$out/probe_cost.md" "$PY" bench/probe_cost.py "${probe[@]}" --work "$work"
 stage "3 end-to-end wps" "$out/e2e_wps.md" "$PY" bench/e2e_wps.py "${e2e[@]}" --work "$work"
+stage "4 build and load" "$out/build_load.md" "$PY" bench/build_load.py "${bl[@]}" --work "$work"
 stage "5 inference" "$out/inference.md" "$PY" bench/inference.py "${inf[@]}" --work "$work"
 
 echo "bench/run_all.sh: finished in $(((SECONDS - start) / 60)) min $(((SECONDS - start) % 60)) s; tables:"
-for f in overhead_grid probe_cost e2e_wps inference; do [ -f "$out/$f.md" ] && echo "  $out/$f.md"; done
+for f in overhead_grid probe_cost e2e_wps build_load inference; do [ -f "$out/$f.md" ] && echo "  $out/$f.md"; done
 [ ${#failed[@]} -eq 0 ] || { echo "FAILED stages: ${failed[*]}"; exit 1; }
