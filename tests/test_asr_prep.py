@@ -171,7 +171,8 @@ def test_ctc_greedy_merges_repeats_then_drops_blanks():
 
 # ---- shipped training configs ----------------------------------------------------------------
 
-@pytest.mark.parametrize("conf", sorted((ROOT / "egs").glob("*/asr1/conf/*.yaml")), ids=lambda p: f"{p.parts[-4]}/{p.name}")
+@pytest.mark.parametrize("conf", sorted((ROOT / "egs").glob("*/asr1/conf/**/*.yaml")),  # conf/budget60/ too
+                         ids=lambda p: str(p.relative_to(ROOT / "egs")))
 def test_shipped_asr_configs_are_valid_fairseq_train_options(conf):
     from sigma_plugin.recipe.conf import check_flags, load_conf, to_flags
     c = load_conf(conf)
