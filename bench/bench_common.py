@@ -2,13 +2,13 @@
 peak memory of a step, and the fairseq JSON log."""
 from __future__ import annotations
 
-import json
 import resource
 import statistics
 from pathlib import Path
 from typing import Dict, Iterable, List, Sequence
 
 from sigma_plugin.util.atomic import write_text
+from sigma_plugin.util.run_logs import read_json_lines
 
 
 def rotated(names: Sequence[str], rep: int) -> List[str]:
@@ -82,26 +82,11 @@ def reset_peak() -> bool:
 
 # ---- fairseq --log-format json -------------------------------------------------------------
 def train_inner_records(log_text: str) -> List[Dict[str, float]]:
-    """The ``train_inner`` records fairseq-train prints every --log-interval updates."""
-    out = []
-    for line in log_text.splitlines():
-        start = line.find("{")
-        if start < 0 or "train_inner" not in line[:start]:
-            continue
-        try:
-            rec = json.loads(line[start:])
-        except ValueError:
-            continue
-        out.append({k: float(v) for k, v in rec.items() if _is_number(v)})
-    return out
-
-
-def _is_number(v) -> bool:
-    try:
-        float(v)
-        return True
-    except (TypeError, ValueError):
-        return False
+    """The ``train_inner`` records fairseq-train prints every --log-interval updates, in update
+    order, each with its ``num_updates`` (parsed by sigma_plugin's run-log reader)."""
+    train = read_json_lines(log_text.splitlines(), "<output>", "run").train
+    updates = sorted({u for series in train.values() for u in series})
+    return [{"num_updates": float(u), **{k: s[u] for k, s in train.items() if u in s}} for u in updates]
 
 
 def wps_of_run(records: List[Dict[str, float]], log_interval: int) -> Dict[str, float]:

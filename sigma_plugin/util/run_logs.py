@@ -8,7 +8,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from .steps import StepError
 
@@ -66,23 +66,28 @@ def default_label(path: str) -> str:
 
 
 def read_json_log(path: str, label: str) -> RunLog:
-    run = RunLog(path, label)
-    valid_subset = None  # the first validation subset is "valid"; later ones keep their prefix
     with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            m = _LINE.search(line)
-            if not m:
-                continue
-            try:
-                stats = json.loads(m.group(2))
-            except json.JSONDecodeError:
-                continue  # a line cut short by a crash
-            name = m.group(1)
-            if name == "train_inner":
-                _add(run.train, stats, "num_updates", prefix="")
-            elif name != "train" and f"{name}_num_updates" in stats:
-                valid_subset = valid_subset or name
-                _add(run.valid, stats, f"{name}_num_updates", prefix=f"{name}_" if name == valid_subset else "")
+        return read_json_lines(f, path, label)
+
+
+def read_json_lines(lines: Iterable[str], source: str, label: str) -> RunLog:
+    """A run from the lines of a fairseq ``--log-format json`` output (a file, or captured output)."""
+    run = RunLog(source, label)
+    valid_subset = None  # the first validation subset is "valid"; later ones keep their prefix
+    for line in lines:
+        m = _LINE.search(line)
+        if not m:
+            continue
+        try:
+            stats = json.loads(m.group(2))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash
+        name = m.group(1)
+        if name == "train_inner":
+            _add(run.train, stats, "num_updates", prefix="")
+        elif name != "train" and f"{name}_num_updates" in stats:
+            valid_subset = valid_subset or name
+            _add(run.valid, stats, f"{name}_num_updates", prefix=f"{name}_" if name == valid_subset else "")
     return run
 
 
