@@ -139,7 +139,10 @@ def train_command(args, cell: Cell) -> List[str]:
 
 
 def settings(args) -> Dict[str, object]:
-    return {"data": os.path.abspath(args.data), "updates": args.updates, "dim": args.dim,
+    data = Path(args.data).resolve()
+    # relative to the project when inside it, so saved cells stay valid in another clone
+    data_key = str(data.relative_to(ROOT)) if data.is_relative_to(ROOT) else str(data)
+    return {"data": data_key, "updates": args.updates, "dim": args.dim,
             "max_tokens": args.max_tokens, "log_interval": args.log_interval}
 
 
