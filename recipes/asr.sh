@@ -12,8 +12,9 @@
 #   3 vocab    SentencePiece model + fairseq dict, global CMVN, config.yaml -> DUMPDIR
 #   4 train    fairseq-train with the flags of --train_config (yaml) -> EXPDIR/TAG
 #   5 average  average the last --n_average checkpoints -> EXPDIR/TAG/checkpoint_avg.pt
-#   6 decode   beam search (fairseq-generate), greedy CTC and/or CTC prefix beam search, per subset
-#              -> EXPDIR/TAG/decode_*/SUBSET
+#   6 decode   beam search (fairseq-generate), greedy CTC and/or CTC prefix beam search, the last
+#              also with an n-gram LM (ctc_beam_lm: LM of the training transcripts + --lm_text,
+#              dev/test sentences dropped -> DUMPDIR/lm/), per subset -> EXPDIR/TAG/decode_*/SUBSET
 #   7 score    WER/CER (jiwer) per subset and per voice (SPEAKERS.txt) -> EXPDIR/TAG/decode_*/RESULTS.tsv,
 #              printed (one row per decoding method and subset)
 #   8 plot     sigma-plot of the training log (loss, attention entropy, σ/γ) -> EXPDIR/TAG/plots
@@ -52,8 +53,14 @@ train_config=          # yaml of fairseq-train options (required for stages 4-8)
 train_args=            # extra fairseq-train flags, after the config's (e.g. "--max-update 100")
 use_gpu=auto           # auto | true | false (false adds --cpu); all visible GPUs are used by fairseq
 n_average=5            # average the last N checkpoints; 0 = decode checkpoint_best.pt
-decode_method=auto     # auto, or one or more of beam ctc_greedy ctc_beam (auto: "ctc_greedy ctc_beam"
-                       # for sigma_s2t_ctc archs, else beam)
+decode_method=auto     # auto, or one or more of beam ctc_greedy ctc_beam ctc_beam_lm (auto: "ctc_greedy
+                       # ctc_beam ctc_beam_lm" for sigma_s2t_ctc archs, else beam)
+lm_order=6             # ctc_beam_lm: n-gram order of the token LM
+lm_text=               # ctc_beam_lm: more text files for the LM, one sentence per line (besides the
+                       # training transcripts; sentences of the valid/test subsets are dropped)
+lm_max_sentences=200000  # ctc_beam_lm: read --lm_text up to this many LM sentences (0 = all)
+lm_weight=0.5          # ctc_beam_lm: weight of ln P_LM per token
+lm_token_bonus=1.0     # ctc_beam_lm: score added per emitted token
 beam=5                 # beam size (attention beam search and CTC prefix beam search)
 max_len_a=0.2          # beam search: max output length = a * input frames + b
 max_len_b=20
@@ -63,7 +70,7 @@ decode_args=           # extra flags for fairseq-generate / decode_ctc
 options=(stage stop_stage python nj corpus_root corpus_download train_subsets valid_subsets
          test_subsets dumpdir expdir tag sample_rate n_mels max_utts max_skip_ratio speed_perturb noise_snr vocab_type
          vocab_size specaugment train_config train_args use_gpu n_average decode_method beam
-         max_len_a max_len_b decode_max_tokens decode_args)
+         lm_order lm_text lm_max_sentences lm_weight lm_token_bonus max_len_a max_len_b decode_max_tokens decode_args)
 parse_options "$@"
 
 check_stage_options 8
@@ -170,18 +177,20 @@ decode_dirs=()
 if [ "$stop_stage" -ge 6 ] && [ "$stage" -le 7 ]; then
     need_config 6
     if [ "$decode_method" = auto ]; then
-        if [[ $(config_arch) == sigma_s2t_ctc* ]]; then decode_method="ctc_greedy ctc_beam"; else decode_method=beam; fi
+        if [[ $(config_arch) == sigma_s2t_ctc* ]]; then decode_method="ctc_greedy ctc_beam ctc_beam_lm"
+        else decode_method=beam; fi
     fi
     [[ $beam =~ ^[1-9][0-9]*$ ]] || die "--beam must be a positive number, got '$beam'"
     # shellcheck disable=SC2206
     methods=($decode_method)
-    [ "${#methods[@]}" -gt 0 ] || die "--decode_method is empty (auto, or one or more of beam ctc_greedy ctc_beam)"
+    [ "${#methods[@]}" -gt 0 ] || die "--decode_method is empty (auto, or one or more of beam ctc_greedy ctc_beam ctc_beam_lm)"
     for m in "${methods[@]}"; do
         case "$m" in
             beam) decode_dirs+=("$exp/decode_$(basename "$decode_ckpt" .pt)_beam$beam") ;;
             ctc_greedy) decode_dirs+=("$exp/decode_$(basename "$decode_ckpt" .pt)_ctc_greedy") ;;
             ctc_beam) decode_dirs+=("$exp/decode_$(basename "$decode_ckpt" .pt)_ctc_beam$beam") ;;
-            *) die "--decode_method: '$m' is not auto, beam, ctc_greedy or ctc_beam" ;;
+            ctc_beam_lm) decode_dirs+=("$exp/decode_$(basename "$decode_ckpt" .pt)_ctc_beam${beam}_lm$lm_order") ;;
+            *) die "--decode_method: '$m' is not auto, beam, ctc_greedy, ctc_beam or ctc_beam_lm" ;;
         esac
     done
 fi
@@ -191,11 +200,33 @@ if run_stage 6 "decode (${decode_method}, $(basename "$decode_ckpt") -> ${decode
     dev=$(device_flags "$python" "$use_gpu")
     # shellcheck disable=SC2206
     extra=($decode_args)
+    lm_file=$dumpdir/lm/ngram$lm_order.lm.gz
+    if [[ " ${methods[*]} " == *" ctc_beam_lm "* ]]; then
+        for f in $lm_text; do [ -f "$f" ] || die "--lm_text: $f not found"; done
+        sig_lm="$(marker_of "$dumpdir/.vocab_options") | lm_order=$lm_order lm_text=$lm_text lm_max_sentences=$lm_max_sentences exclude=$valid_subsets $test_subsets"
+        if [ -f "$lm_file" ] && stage_done "$dumpdir/lm/.lm${lm_order}_options" "$sig_lm"; then
+            log "$lm_file is up to date; skipping"
+        else
+            rm -f "$dumpdir/lm/.lm${lm_order}_options"
+            text_args=(); [ -z "$lm_text" ] || { text_args=(--text); for f in $lm_text; do text_args+=("$f"); done; }
+            # shellcheck disable=SC2086
+            "$python" -m sigma_plugin.asr.train_lm --data-dir "$dumpdir" --train-subsets $train_subsets \
+                "${text_args[@]}" --exclude-subsets $valid_subsets $test_subsets --order "$lm_order" \
+                --max-sentences "$lm_max_sentences" --out "$lm_file" || die "training the n-gram LM failed (see above)"
+            mark_done "$dumpdir/lm/.lm${lm_order}_options" "$sig_lm"
+        fi
+    fi
     for i in "${!methods[@]}"; do
         method=${methods[$i]} decode_dir=${decode_dirs[$i]}
         mkdir -p "$decode_dir"
         for s in $test_subsets; do
             out=$decode_dir/$s/generate-$s.txt
+            if [ "$method" = ctc_beam_lm ]; then  # also redone after a new LM or other LM weights
+                sig_dec="lm_weight=$lm_weight lm_token_bonus=$lm_token_bonus"
+                if [ -f "$out" ] && ! { [ "$out" -nt "$lm_file" ] && stage_done "$decode_dir/$s/.lm_options" "$sig_dec"; }; then
+                    rm -f "$out"
+                fi
+            fi
             if [ -f "$out" ] && [ "$out" -nt "$decode_ckpt" ]; then log "$out is up to date; skipping"; continue; fi
             if [ "$method" = beam ]; then
                 tmp=$decode_dir/$s.tmp; rm -rf "$tmp"
@@ -210,12 +241,15 @@ if run_stage 6 "decode (${decode_method}, $(basename "$decode_ckpt") -> ${decode
             else
                 ctc=(--decode-method greedy)
                 [ "$method" = ctc_greedy ] || ctc=(--decode-method beam --beam "$beam")
+                [ "$method" != ctc_beam_lm ] || ctc+=(--lm-path "$lm_file" --lm-weight "$lm_weight" \
+                    --lm-token-bonus "$lm_token_bonus")
                 # shellcheck disable=SC2086
                 "$python" -m sigma_plugin.asr.decode_ctc "$dumpdir" --user-dir "$plugin_dir" --task speech_to_text \
                     --gen-subset "$s" --path "$decode_ckpt" --max-tokens "$decode_max_tokens" "${ctc[@]}" \
                     --results-path "$decode_dir/$s" "${extra[@]}" $dev > "$decode_dir/decode-$s.log" 2>&1 \
                     || die "decoding $s failed; see $decode_dir/decode-$s.log"
             fi
+            [ "$method" != ctc_beam_lm ] || mark_done "$decode_dir/$s/.lm_options" "$sig_dec"
             log "$s ($method): $(grep -c '^D-' "$out") hypotheses -> $out"
         done
     done

@@ -69,7 +69,8 @@ if [ "$only" != mt ]; then
         --n-train 2500 --n-dev 200 --n-test 200 --nj "$(nproc)"
     timed "ASR recipe (fbank -> WER)" asr_recipe "$asr_egs/run.sh" --dumpdir "$workdir/asr/dump" --expdir "$workdir/asr/exp" \
         --train_config "$asr_egs/conf/train_demo.yaml" --vocab_type char --n_average 0 \
-        --train_subsets train-tts --valid_subsets dev-tts --test_subsets "dev-tts test-tts" --nj "$(nproc)"
+        --train_subsets train-tts --valid_subsets dev-tts --test_subsets "dev-tts test-tts" --nj "$(nproc)" \
+        --lm_text "$l10n/corpus_de/train.en"
 fi
 
 log "==== summary ($(( $(date +%s) - t0 )) s in all) ===="

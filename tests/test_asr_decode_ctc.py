@@ -52,3 +52,25 @@ def test_bad_decode_method_and_beam_are_named(model, tmp_path):
     assert res.returncode == 2 and "--decode-method: invalid choice: 'viterbi'" in res.stderr
     res = decode(dump, ckpt, tmp_path, "--decode-method", "beam", "--beam", "0")
     assert res.returncode == 2 and "--beam must be >= 1, got 0" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_ngram_lm_is_trained_without_dev_sentences_and_fused_into_beam(model, tmp_path):
+    from _asr_corpus import sentence
+    from sigma_plugin.asr.train_lm import train_lm
+    dump, ckpt = model
+    extra = tmp_path / "more.txt"
+    # dev holds sentence(0..2), train sentence(0..5): 2 of these 3 lines are dev sentences
+    extra.write_text(f"{sentence(0)}\n{sentence(1).lower()}!\nsomething else entirely\n")
+    lm_path = tmp_path / "lm" / "ngram4.lm.gz"
+    stats = train_lm(dump, ["train-tone"], lm_path, [extra], ["dev-tone"], order=4)
+    # the 6 transcripts minus the 3 that are also dev sentences, plus 1 of the 3 text lines
+    assert stats["dropped_held_out"] == 2 and stats["transcripts"] == 6 and stats["sentences"] == 4
+    res = decode(dump, ckpt, tmp_path / "lm_beam" / "dev-tone", "--decode-method", "beam", "--beam", "4",
+                 "--lm-path", str(lm_path), "--lm-weight", "0.8", "--lm-token-bonus", "0.5")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"LM {lm_path} weight 0.8 bonus 0.5" in res.stderr
+    assert sorted(read_hypotheses(tmp_path / "lm_beam" / "dev-tone" / "generate-dev-tone.txt")) == [0, 1, 2]
+    res = decode(dump, ckpt, tmp_path, "--lm-path", str(lm_path))
+    assert res.returncode == 2 and "--lm-path needs --decode-method beam" in res.stderr
+    res = decode(dump, ckpt, tmp_path, "--decode-method", "beam", "--lm-path", str(tmp_path / "none.gz"))
+    assert res.returncode == 2 and "no such file" in res.stderr and "Traceback" not in res.stderr

@@ -85,7 +85,7 @@ def test_recipe_rejects_unknown_option_and_bad_train_subset(tts_root, tmp_path):
     ("--speed_perturb", "0.9 9", "--speed-perturb: speed factor must be a number in [0.25, 4], got 9.0"),
     ("--noise_snr", "10", "--noise_snr must be LOW,HIGH in dB (e.g. 10,30), got '10'"),
     ("--noise_snr", "30,10", "--noise-snr must be LOW,HIGH in dB with LOW <= HIGH"),
-    ("--decode_method", "greedy", "--decode_method: 'greedy' is not auto, beam, ctc_greedy or ctc_beam"),
+    ("--decode_method", "greedy", "--decode_method: 'greedy' is not auto, beam, ctc_greedy, ctc_beam or ctc_beam_lm"),
     ("--beam", "0", "--beam must be a positive number, got '0'"),
 ])
 def test_recipe_names_bad_augmentation_and_decoding_options(tts_root, tmp_path, option, value, message):
@@ -96,11 +96,17 @@ def test_recipe_names_bad_augmentation_and_decoding_options(tts_root, tmp_path, 
 
 @pytest.mark.slow
 def test_tiny_ctc_recipe_decodes_greedily(tts_root, tmp_path):
-    res = run_recipe(tts_root, tmp_path, "--train_config", "conf/train_tiny_ctc.yaml")
+    lm_text = tmp_path / "more_english.txt"
+    lm_text.write_text("THE CAT SAT ON THE MAT\nA DOG RAN HOME\n")
+    res = run_recipe(tts_root, tmp_path, "--train_config", "conf/train_tiny_ctc.yaml", "--lm_order", "3",
+                     "--lm_text", str(lm_text))
     assert res.returncode == 0, res.stderr[-4000:]
     exp = tmp_path / "exp" / "train_tiny_ctc"
-    # a CTC arch is decoded both greedily and by prefix beam search (--beam 2), one table row each
-    for method in ("ctc_greedy", "ctc_beam2"):
+    # a CTC arch is decoded greedily, by prefix beam search (--beam 2) and by prefix beam search with
+    # an n-gram LM (training transcripts + --lm_text), one table row each
+    assert (tmp_path / "dump" / "lm" / "ngram3.lm.gz").is_file()
+    assert "LM " in (exp / "decode_checkpoint_avg_ctc_beam2_lm3" / "decode-dev-tts.log").read_text()
+    for method in ("ctc_greedy", "ctc_beam2", "ctc_beam2_lm3"):
         [row] = results(exp / f"decode_checkpoint_avg_{method}")
         assert row["utts"] == "8"
         assert f"decode_checkpoint_avg_{method}\tdev-tts\t8\t" in res.stdout

@@ -3,10 +3,12 @@ fairseq-generate writes it.
 
     python -m sigma_plugin.asr.decode_ctc DATA --path exp/x/checkpoint_avg.pt \
         --gen-subset dev-clean --results-path exp/x/decode/dev-clean [--max-tokens 40000] [--cpu] \
-        [--decode-method greedy|beam] [--beam 5]
+        [--decode-method greedy|beam] [--beam 5] [--lm-path lm.gz --lm-weight 0.5 --lm-token-bonus 1]
 
 --decode-method greedy (default) keeps the best frame-by-frame path; beam runs a lexicon-free
-CTC prefix beam search without language model (sigma_plugin.nn.ctc_beam) of width --beam.
+CTC prefix beam search (sigma_plugin.nn.ctc_beam) of width --beam, with --lm-path an n-gram LM
+(sigma_plugin.asr.train_lm) fused into it: each token adds --lm-weight · ln P_LM + --lm-token-bonus
+(--lm-path and --lm-weight are fairseq-generate's flags; --lm-weight defaults to 0 there).
 Takes fairseq-generate's options (same parser). Works for sigma_s2t_ctc and for
 sigma_s2t_transformer models trained with a CTC head (--sigma-ctc-weight > 0). Writes
 ``RESULTS_PATH/generate-SUBSET.txt`` with ``T-<i>`` (reference), ``H-<i>`` (pieces, score =
@@ -28,6 +30,7 @@ import sigma_plugin
 from sigma_plugin.util.atomic import atomic_path
 from sigma_plugin.nn.ctc_beam import ctc_beam_decode
 from sigma_plugin.nn.ctc_greedy import ctc_greedy_decode
+from sigma_plugin.nn.ngram_lm import NgramLM
 
 DECODE_METHODS = ("greedy", "beam")
 
@@ -42,12 +45,17 @@ def ctc_head(model):
     return encoder
 
 
-def decode(cfg, method: str = "greedy") -> Path:
+def decode(cfg, method: str = "greedy", lm_token_bonus: float = 0.0) -> Path:
     if method not in DECODE_METHODS:
         raise ValueError(f"--decode-method must be one of {', '.join(DECODE_METHODS)}, got {method!r}")
     beam = int(cfg.generation.beam)
     if method == "beam" and beam < 1:
         raise ValueError(f"--beam must be >= 1, got {beam}")
+    lm, lm_path, lm_weight = None, cfg.generation.lm_path, float(cfg.generation.lm_weight or 0.0)
+    if lm_path:
+        if method != "beam":
+            raise ValueError("--lm-path needs --decode-method beam")
+        lm = NgramLM.load(lm_path)
     # Registers the models/criteria and allowlists fairseq's checkpoint classes. It cannot be left to
     # --user-dir: running this module imported the sigma_plugin package before fairseq (so its
     # __init__ could not register), and fairseq's utils.import_user_module skips a user dir whose
@@ -76,6 +84,9 @@ def decode(cfg, method: str = "greedy") -> Path:
     tgt_dict = task.target_dictionary
     bpe = task.build_bpe(cfg.bpe)
     blank = tgt_dict.bos()
+    if lm is not None and lm.vocab_size != len(tgt_dict):
+        raise ValueError(f"--lm-path {lm_path}: an LM over {lm.vocab_size} tokens, the model has {len(tgt_dict)} "
+                         "(train it with this data folder's SentencePiece model)")
     lines = {}
     with torch.no_grad():
         for sample in itr:
@@ -85,7 +96,8 @@ def decode(cfg, method: str = "greedy") -> Path:
             lprobs, lens = encoder.ctc_output(enc)
             best = lprobs.max(-1).values  # (T, B)
             if method == "beam":
-                hyps = ctc_beam_decode(lprobs.float().cpu(), lens.cpu(), blank, beam_size=beam)
+                hyps = ctc_beam_decode(lprobs.float().cpu(), lens.cpu(), blank, beam_size=beam, lm=lm,
+                                       lm_weight=lm_weight, token_bonus=lm_token_bonus)
             else:
                 hyps = ctc_greedy_decode(lprobs, lens, blank)
             for b, (idx, hyp) in enumerate(zip(sample["id"].tolist(), hyps)):
@@ -102,8 +114,9 @@ def decode(cfg, method: str = "greedy") -> Path:
     with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for idx in sorted(lines):
             f.write(lines[idx])
+    lm_note = f", LM {lm_path} weight {lm_weight} bonus {lm_token_bonus}" if lm is not None else ""
     logger.info(f"{subset}: decoded {len(lines)} utterances ({method}"
-                f"{f', beam {beam}' if method == 'beam' else ''}) -> {out}")
+                f"{f', beam {beam}' if method == 'beam' else ''}{lm_note}) -> {out}")
     return out
 
 
@@ -113,6 +126,9 @@ def main(argv=None) -> int:
     parser = options.get_generation_parser()
     parser.add_argument("--decode-method", choices=DECODE_METHODS, default="greedy",
                         help="greedy (default) or beam: CTC prefix beam search of width --beam")
+    # --lm-path and --lm-weight are fairseq-generate's own (here: an n-gram LM of train_lm)
+    parser.add_argument("--lm-token-bonus", type=float, default=0.0,
+                        help="with --lm-path: score added per emitted token (default 0)")
     args = options.parse_args_and_arch(parser, input_args=argv)
     if not args.results_path:
         parser.error("--results-path is required")
@@ -121,7 +137,13 @@ def main(argv=None) -> int:
     method = args.decode_method
     if method == "beam" and args.beam < 1:
         parser.error(f"--beam must be >= 1, got {args.beam}")
-    decode(convert_namespace_to_omegaconf(args), method)
+    if args.lm_path and method != "beam":
+        parser.error("--lm-path needs --decode-method beam")
+    if args.lm_path and not os.path.isfile(args.lm_path):
+        parser.error(f"--lm-path {args.lm_path}: no such file")
+    if args.lm_weight < 0:
+        parser.error(f"--lm-weight must be >= 0, got {args.lm_weight}")
+    decode(convert_namespace_to_omegaconf(args), method, args.lm_token_bonus)
     return 0
 
 
