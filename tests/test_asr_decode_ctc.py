@@ -74,3 +74,23 @@ def test_ngram_lm_is_trained_without_dev_sentences_and_fused_into_beam(model, tm
     assert res.returncode == 2 and "--lm-path needs --decode-method beam" in res.stderr
     res = decode(dump, ckpt, tmp_path, "--decode-method", "beam", "--lm-path", str(tmp_path / "none.gz"))
     assert res.returncode == 2 and "no such file" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_lm_weight_grid_on_a_validation_subset(model, tmp_path):
+    from sigma_plugin.asr.train_lm import train_lm
+    dump, ckpt = model
+    lm_path = tmp_path / "ngram3.lm.gz"
+    train_lm(dump, ["train-tone"], lm_path, order=3)
+    out = tmp_path / "tuning.tsv"
+    res = subprocess.run([sys.executable, "-m", "sigma_plugin.asr.tune_lm", str(dump), "--user-dir", USER_DIR,
+                          "--task", "speech_to_text", "--gen-subset", "dev-tone", "--path", str(ckpt), "--cpu",
+                          "--lm-path", str(lm_path), "--beam", "3", "--lm-weights", "0,1", "--lm-token-bonuses", "0.5",
+                          "--out", str(out)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = out.read_text().splitlines()
+    assert rows[0] == "lm_weight\tlm_token_bonus\twer\tcer" and len(rows) == 4 and rows[1].startswith("no LM")
+    assert "best: --lm_weight " in res.stdout and "<- best" in res.stdout
+    bad = subprocess.run([sys.executable, "-m", "sigma_plugin.asr.tune_lm", str(dump), "--user-dir", USER_DIR,
+                          "--task", "speech_to_text", "--path", str(ckpt), "--lm-path", str(lm_path),
+                          "--lm-weights", "a,b", "--out", str(out)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--lm-weights: expected comma-separated numbers" in bad.stderr
