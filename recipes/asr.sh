@@ -59,8 +59,9 @@ lm_order=6             # ctc_beam_lm: n-gram order of the token LM
 lm_text=               # ctc_beam_lm: more text files for the LM, one sentence per line (besides the
                        # training transcripts; sentences of the valid/test subsets are dropped)
 lm_max_sentences=200000  # ctc_beam_lm: read --lm_text up to this many LM sentences (0 = all)
-lm_weight=0.5          # ctc_beam_lm: weight of ln P_LM per token
-lm_token_bonus=1.0     # ctc_beam_lm: score added per emitted token
+lm_beam=24             # ctc_beam_lm: beam size (an LM needs a wider beam than plain CTC search)
+lm_weight=0.8          # ctc_beam_lm: weight of ln P_LM per token
+lm_token_bonus=2.0     # ctc_beam_lm: score added per emitted token
 beam=5                 # beam size (attention beam search and CTC prefix beam search)
 max_len_a=0.2          # beam search: max output length = a * input frames + b
 max_len_b=20
@@ -70,7 +71,7 @@ decode_args=           # extra flags for fairseq-generate / decode_ctc
 options=(stage stop_stage python nj corpus_root corpus_download train_subsets valid_subsets
          test_subsets dumpdir expdir tag sample_rate n_mels max_utts max_skip_ratio speed_perturb noise_snr vocab_type
          vocab_size specaugment train_config train_args use_gpu n_average decode_method beam
-         lm_order lm_text lm_max_sentences lm_weight lm_token_bonus max_len_a max_len_b decode_max_tokens decode_args)
+         lm_order lm_text lm_max_sentences lm_beam lm_weight lm_token_bonus max_len_a max_len_b decode_max_tokens decode_args)
 parse_options "$@"
 
 check_stage_options 8
@@ -181,6 +182,7 @@ if [ "$stop_stage" -ge 6 ] && [ "$stage" -le 7 ]; then
         else decode_method=beam; fi
     fi
     [[ $beam =~ ^[1-9][0-9]*$ ]] || die "--beam must be a positive number, got '$beam'"
+    [[ $lm_beam =~ ^[1-9][0-9]*$ ]] || die "--lm_beam must be a positive number, got '$lm_beam'"
     # shellcheck disable=SC2206
     methods=($decode_method)
     [ "${#methods[@]}" -gt 0 ] || die "--decode_method is empty (auto, or one or more of beam ctc_greedy ctc_beam ctc_beam_lm)"
@@ -189,7 +191,7 @@ if [ "$stop_stage" -ge 6 ] && [ "$stage" -le 7 ]; then
             beam) decode_dirs+=("$exp/decode_$(basename "$decode_ckpt" .pt)_beam$beam") ;;
             ctc_greedy) decode_dirs+=("$exp/decode_$(basename "$decode_ckpt" .pt)_ctc_greedy") ;;
             ctc_beam) decode_dirs+=("$exp/decode_$(basename "$decode_ckpt" .pt)_ctc_beam$beam") ;;
-            ctc_beam_lm) decode_dirs+=("$exp/decode_$(basename "$decode_ckpt" .pt)_ctc_beam${beam}_lm$lm_order") ;;
+            ctc_beam_lm) decode_dirs+=("$exp/decode_$(basename "$decode_ckpt" .pt)_ctc_beam${lm_beam}_lm$lm_order") ;;
             *) die "--decode_method: '$m' is not auto, beam, ctc_greedy, ctc_beam or ctc_beam_lm" ;;
         esac
     done
@@ -241,8 +243,8 @@ if run_stage 6 "decode (${decode_method}, $(basename "$decode_ckpt") -> ${decode
             else
                 ctc=(--decode-method greedy)
                 [ "$method" = ctc_greedy ] || ctc=(--decode-method beam --beam "$beam")
-                [ "$method" != ctc_beam_lm ] || ctc+=(--lm-path "$lm_file" --lm-weight "$lm_weight" \
-                    --lm-token-bonus "$lm_token_bonus")
+                [ "$method" != ctc_beam_lm ] || ctc=(--decode-method beam --beam "$lm_beam" --lm-path "$lm_file" \
+                    --lm-weight "$lm_weight" --lm-token-bonus "$lm_token_bonus")
                 # shellcheck disable=SC2086
                 "$python" -m sigma_plugin.asr.decode_ctc "$dumpdir" --user-dir "$plugin_dir" --task speech_to_text \
                     --gen-subset "$s" --path "$decode_ckpt" --max-tokens "$decode_max_tokens" "${ctc[@]}" \

@@ -99,14 +99,14 @@ def test_tiny_ctc_recipe_decodes_greedily(tts_root, tmp_path):
     lm_text = tmp_path / "more_english.txt"
     lm_text.write_text("THE CAT SAT ON THE MAT\nA DOG RAN HOME\n")
     res = run_recipe(tts_root, tmp_path, "--train_config", "conf/train_tiny_ctc.yaml", "--lm_order", "3",
-                     "--lm_text", str(lm_text))
+                     "--lm_beam", "3", "--lm_text", str(lm_text))
     assert res.returncode == 0, res.stderr[-4000:]
     exp = tmp_path / "exp" / "train_tiny_ctc"
     # a CTC arch is decoded greedily, by prefix beam search (--beam 2) and by prefix beam search with
-    # an n-gram LM (training transcripts + --lm_text), one table row each
+    # an n-gram LM (training transcripts + --lm_text; --lm_beam 3), one table row each
     assert (tmp_path / "dump" / "lm" / "ngram3.lm.gz").is_file()
-    assert "LM " in (exp / "decode_checkpoint_avg_ctc_beam2_lm3" / "decode-dev-tts.log").read_text()
-    for method in ("ctc_greedy", "ctc_beam2", "ctc_beam2_lm3"):
+    assert "LM " in (exp / "decode_checkpoint_avg_ctc_beam3_lm3" / "decode-dev-tts.log").read_text()
+    for method in ("ctc_greedy", "ctc_beam2", "ctc_beam3_lm3"):
         [row] = results(exp / f"decode_checkpoint_avg_{method}")
         assert row["utts"] == "8"
         assert f"decode_checkpoint_avg_{method}\tdev-tts\t8\t" in res.stdout
