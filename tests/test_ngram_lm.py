@@ -64,3 +64,12 @@ def test_bad_orders_and_empty_text_are_named():
         NgramLM.train([[4]], 0, V, BOS, EOS)
     with pytest.raises(ValueError, match="no sentences"):
         NgramLM.train([], 3, V, BOS, EOS)
+
+
+def test_train_lm_names_a_data_folder_without_vocabulary(tmp_path):
+    import subprocess
+    import sys
+    res = subprocess.run([sys.executable, "-m", "sigma_plugin.asr.train_lm", "--data-dir", str(tmp_path),
+                          "--train-subsets", "train", "--out", str(tmp_path / "lm.gz")], capture_output=True, text=True)
+    assert res.returncode == 2 and "config.yaml: no SentencePiece model named there" in res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "lm.gz").exists()

@@ -33,9 +33,12 @@ def spm_model_of(data_dir: Path) -> Path:
     config = data_dir / "config.yaml"
     try:
         cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
-        return Path(cfg["bpe_tokenizer"]["sentencepiece_model"])
+        model = Path(cfg["bpe_tokenizer"]["sentencepiece_model"])
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         raise StepError(f"{config}: no SentencePiece model named there (run the vocab stage first)") from None
+    if not model.is_file():
+        raise StepError(f"{config}: its SentencePiece model {model} does not exist (run the vocab stage again)")
+    return model
 
 
 def transcripts(data_dir: Path, subsets: Iterable[str]) -> List[str]:
