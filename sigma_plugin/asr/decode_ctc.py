@@ -20,7 +20,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Iterator, List, Tuple
 
 import torch
 
@@ -46,10 +46,10 @@ def ctc_head(model):
     return encoder
 
 
-class Emissions:
-    """A subset's CTC frame log-probabilities, computed once: ``items`` maps each manifest row
-    to ``(lprobs (T, V) on the CPU, reference text)``; ``tgt_dict``, ``bpe`` and ``blank`` turn
-    token ids into text."""
+class CtcDecoder:
+    """A CTC checkpoint and one subset (``--gen-subset``) of its data: ``emissions()`` runs the
+    model batch by batch and yields each utterance's frame log-probabilities; ``best()`` decodes
+    one utterance's; ``text()`` turns token ids into text."""
 
     def __init__(self, cfg):
         # Registers the models/criteria and allowlists fairseq's checkpoint classes. It cannot be left to
@@ -58,58 +58,59 @@ class Emissions:
         # module is already in sys.modules.
         sigma_plugin.register()
         utils.import_user_module(cfg.common)
-        use_cuda = torch.cuda.is_available() and not cfg.common.cpu
+        self.use_cuda = torch.cuda.is_available() and not cfg.common.cpu
         task = tasks.setup_task(cfg.task)
         models, saved_cfg = checkpoint_utils.load_model_ensemble(utils.split_paths(cfg.common_eval.path), task=task)
         if len(models) != 1:
             raise ValueError(f"--path: CTC decoding takes one checkpoint, got {len(models)}")
         model = models[0]
-        encoder = ctc_head(model)
+        self.encoder = ctc_head(model)
         model.eval()
         if cfg.common.fp16:
             model.half()
-        if use_cuda:
+        if self.use_cuda:
             model.cuda()
         self.subset = cfg.dataset.gen_subset
         task.load_dataset(self.subset, task_cfg=saved_cfg.task)
-        dataset = task.dataset(self.subset)
-        itr = task.get_batch_iterator(
-            dataset=dataset, max_tokens=cfg.dataset.max_tokens or 40000, max_sentences=cfg.dataset.batch_size,
+        self.dataset = task.dataset(self.subset)
+        self.batches = task.get_batch_iterator(
+            dataset=self.dataset, max_tokens=cfg.dataset.max_tokens or 40000, max_sentences=cfg.dataset.batch_size,
             max_positions=None, ignore_invalid_inputs=False, seed=cfg.common.seed,
-            num_workers=cfg.dataset.num_workers).next_epoch_itr(shuffle=False)
+            num_workers=cfg.dataset.num_workers)
         self.tgt_dict = task.target_dictionary
         self.bpe = task.build_bpe(cfg.bpe)
         self.blank = self.tgt_dict.bos()
-        self.items = {}
+
+    def emissions(self) -> Iterator[Tuple[int, torch.Tensor, str]]:
+        """(manifest row, lprobs (T, V) float32 on the CPU, reference) for every utterance, one
+        batch in memory at a time; raises if an utterance was left out."""
+        seen = set()
         with torch.no_grad():
-            for sample in itr:
-                sample = utils.move_to_cuda(sample) if use_cuda else sample
+            for sample in self.batches.next_epoch_itr(shuffle=False):
+                sample = utils.move_to_cuda(sample) if self.use_cuda else sample
                 net_input = sample["net_input"]
-                lprobs, lens = encoder.ctc_output(encoder(net_input["src_tokens"], net_input["src_lengths"]))
+                lprobs, lens = self.encoder.ctc_output(self.encoder(net_input["src_tokens"], net_input["src_lengths"]))
                 lprobs = lprobs.float().cpu()
                 for b, idx in enumerate(sample["id"].tolist()):
-                    self.items[idx] = (lprobs[:int(lens[b]), b], dataset.tgt_texts[idx])
-        missing = set(range(len(dataset))) - set(self.items)
+                    seen.add(idx)
+                    yield idx, lprobs[:int(lens[b]), b], self.dataset.tgt_texts[idx]
+        missing = set(range(len(self.dataset))) - seen
         if missing:
             raise RuntimeError(f"{self.subset}: {len(missing)} utterances were not decoded (e.g. index {min(missing)})")
+
+    def best(self, lprobs: torch.Tensor, method: str = "greedy", beam: int = 5, lm=None, lm_weight: float = 0.0,
+             lm_token_bonus: float = 0.0) -> List[int]:
+        """The best token ids of one utterance's (T, V) frame scores."""
+        frames, lens = lprobs.unsqueeze(1), torch.tensor([lprobs.shape[0]])
+        if method == "beam":
+            return ctc_beam_decode(frames, lens, self.blank, beam_size=beam, lm=lm, lm_weight=lm_weight,
+                                   token_bonus=lm_token_bonus)[0]
+        return ctc_greedy_decode(frames, lens, self.blank)[0]
 
     def text(self, hyp) -> Tuple[str, str]:
         """(pieces, detokenized text) of a token-id list."""
         pieces = self.tgt_dict.string(torch.tensor(hyp, dtype=torch.long))
         return pieces, (self.bpe.decode(pieces) if self.bpe else pieces)
-
-    def decode(self, method: str = "greedy", beam: int = 5, lm=None, lm_weight: float = 0.0,
-               lm_token_bonus: float = 0.0) -> Dict[int, List[int]]:
-        """Best token ids per manifest row."""
-        out = {}
-        for idx, (lprobs, _) in self.items.items():
-            frames, lens = lprobs.unsqueeze(1), torch.tensor([lprobs.shape[0]])
-            if method == "beam":
-                out[idx] = ctc_beam_decode(frames, lens, self.blank, beam_size=beam, lm=lm, lm_weight=lm_weight,
-                                           token_bonus=lm_token_bonus)[0]
-            else:
-                out[idx] = ctc_greedy_decode(frames, lens, self.blank)[0]
-        return out
 
 
 def load_lm(lm_path: str, tgt_dict) -> NgramLM:
@@ -129,19 +130,20 @@ def decode(cfg, method: str = "greedy", lm_token_bonus: float = 0.0) -> Path:
     lm_path, lm_weight = cfg.generation.lm_path, float(cfg.generation.lm_weight or 0.0)
     if lm_path and method != "beam":
         raise ValueError("--lm-path needs --decode-method beam")
-    em = Emissions(cfg)
-    lm = load_lm(lm_path, em.tgt_dict) if lm_path else None
-    hyps = em.decode(method, beam, lm, lm_weight, lm_token_bonus)
-    out = Path(cfg.common_eval.results_path) / f"generate-{em.subset}.txt"
+    ctc = CtcDecoder(cfg)
+    lm = load_lm(lm_path, ctc.tgt_dict) if lm_path else None
+    lines = {}
+    for idx, lprobs, ref in ctc.emissions():
+        # mean best-path log-probability per frame, base 2
+        score = float(lprobs.max(-1).values.sum()) / max(lprobs.shape[0], 1) / math.log(2)
+        pieces, text = ctc.text(ctc.best(lprobs, method, beam, lm, lm_weight, lm_token_bonus))
+        lines[idx] = f"T-{idx}\t{ref}\nH-{idx}\t{score}\t{pieces}\nD-{idx}\t{score}\t{text}\n"
+    out = Path(cfg.common_eval.results_path) / f"generate-{ctc.subset}.txt"
     with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for idx in sorted(hyps):
-            lprobs, ref = em.items[idx]
-            # mean best-path log-probability per frame, base 2
-            score = float(lprobs.max(-1).values.sum()) / max(lprobs.shape[0], 1) / math.log(2)
-            pieces, text = em.text(hyps[idx])
-            f.write(f"T-{idx}\t{ref}\nH-{idx}\t{score}\t{pieces}\nD-{idx}\t{score}\t{text}\n")
+        for idx in sorted(lines):
+            f.write(lines[idx])
     lm_note = f", LM {lm_path} weight {lm_weight} bonus {lm_token_bonus}" if lm is not None else ""
-    logger.info(f"{em.subset}: decoded {len(hyps)} utterances ({method}"
+    logger.info(f"{ctc.subset}: decoded {len(lines)} utterances ({method}"
                 f"{f', beam {beam}' if method == 'beam' else ''}{lm_note}) -> {out}")
     return out
 

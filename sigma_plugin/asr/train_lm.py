@@ -57,10 +57,13 @@ def train_lm(data_dir, train_subsets: Sequence[str], out, texts: Sequence[str] =
     data_dir = Path(data_dir)
     if order < 1:
         raise StepError(f"--order must be >= 1, got {order}")
+    if max_sentences < 0:
+        raise StepError(f"--max-sentences must be >= 0, got {max_sentences}")
     sp = spm.SentencePieceProcessor(model_file=str(spm_model_of(data_dir)))
     held_out = {normalize_transcript(t) for t in transcripts(data_dir, exclude_subsets)}
-    sentences = [normalize_transcript(t) for t in transcripts(data_dir, train_subsets)]
-    n_transcripts, n_dropped = len(sentences), 0
+    train_texts = [normalize_transcript(t) for t in transcripts(data_dir, train_subsets)]
+    sentences = [s for s in train_texts if s not in held_out]
+    n_transcripts, n_dropped = len(train_texts), 0
     for path in texts:
         try:
             with open(path, encoding="utf-8") as f:
@@ -76,7 +79,6 @@ def train_lm(data_dir, train_subsets: Sequence[str], out, texts: Sequence[str] =
                         break
         except (OSError, UnicodeDecodeError) as e:
             raise StepError(f"--text {path}: cannot read it ({e})") from None
-    sentences = [s for s in sentences if s not in held_out] if exclude_subsets else sentences
     if not sentences:
         raise StepError("no text to train the LM on (empty transcripts and --text)")
     lm = NgramLM.train((sp.encode(s) for s in sentences), order, sp.get_piece_size(), sp.bos_id(), sp.eos_id())

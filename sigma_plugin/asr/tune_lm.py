@@ -20,7 +20,7 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 
 from sigma_plugin.util import atomic_path
 
-from .decode_ctc import Emissions, load_lm
+from .decode_ctc import CtcDecoder, load_lm
 from .score import error_rates
 from .text_norm import normalize_transcript
 
@@ -38,26 +38,28 @@ def floats(text: str, flag: str):
 
 
 def tune(cfg, weights, bonuses, out):
-    em = Emissions(cfg)
-    lm = load_lm(cfg.generation.lm_path, em.tgt_dict)
+    ctc = CtcDecoder(cfg)
+    lm = load_lm(cfg.generation.lm_path, ctc.tgt_dict)
     beam = int(cfg.generation.beam)
-    ids = sorted(em.items)
-    refs = [normalize_transcript(em.items[i][1]) for i in ids]
+    # the subset's frame scores stay in memory for the whole grid: tune on a validation-sized subset
+    utts = list(ctc.emissions())
+    refs = [normalize_transcript(ref) for _, _, ref in utts]
 
-    def rates(hyps):
-        r = error_rates(refs, [normalize_transcript(em.text(hyps[i])[1]) for i in ids])
+    def rates(*decoding):
+        hyps = [normalize_transcript(ctc.text(ctc.best(lprobs, "beam", beam, *decoding))[1]) for _, lprobs, _ in utts]
+        r = error_rates(refs, hyps)
         return r["wer"], r["cer"]
 
-    rows = [("no LM", "", *rates(em.decode("beam", beam)))]
+    rows = [("no LM", "", *rates())]
     grid = [(w, b) for w in weights for b in bonuses]
-    for w, b in tqdm(grid, unit="setting", desc=f"LM grid on {em.subset}"):
-        rows.append((w, b, *rates(em.decode("beam", beam, lm, w, b))))
+    for w, b in tqdm(grid, unit="setting", desc=f"LM grid on {ctc.subset}"):
+        rows.append((w, b, *rates(lm, w, b)))
     with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write("lm_weight\tlm_token_bonus\twer\tcer\n")
         for r in rows:
             f.write("\t".join(str(x) for x in r) + "\n")
     best = min(rows[1:], key=lambda r: (r[3], r[2]))
-    print(f"{'lm_weight':>10} {'bonus':>6} {'WER':>7} {'CER':>7}   ({em.subset}, {len(ids)} utterances, beam {beam})")
+    print(f"{'lm_weight':>10} {'bonus':>6} {'WER':>7} {'CER':>7}   ({ctc.subset}, {len(utts)} utterances, beam {beam})")
     for r in rows:
         print(f"{r[0]:>10} {r[1]:>6} {r[2]:7.2f} {r[3]:7.2f}{'   <- best' if r is best else ''}")
     print(f"best: --lm_weight {best[0]} --lm_token_bonus {best[1]} (CER {best[3]:.2f}, WER {best[2]:.2f}; "
