@@ -81,4 +81,5 @@ def test_tiny_end_to_end_runs(tmp_path):
     assert "| mt | sigma_transformer |" in out and "| asr | sigma_s2t_ctc |" in out
     out = bench("build_load.py", "--depths", "2", "--dim", "64", "--rounds", "1", "--out", str(tmp_path / "b.md"))
     table = (tmp_path / "b.md").read_text()
-    assert "| 2L-2L | build |" in table and "| 2L-2L | load |" in table  # the sigma load ran with SVD refused
+    assert "| 2L-2L | load | sigma |" in table  # the sigma load ran with SVD refused
+    assert all(f"| 2L-2L | build | {v} |" in table for v in ("sigma", "sigma_register", "parametrize_floor"))

@@ -253,3 +253,31 @@ def test_decoder_cache_with_positional_incremental_state(toy_bin, monkeypatch):
         assert len(calls) == len(list(sigma_reparam_modules(model.decoder))) == len(set(calls))
         full = model.decoder(prev, enc)[0]  # no incremental state: recomputed, the same numbers
     torch.testing.assert_close(torch.cat(outs, 1), full, rtol=1e-4, atol=1e-4)
+
+
+def test_generation_folds_sigma_reparam_into_plain_weights(toy_bin):
+    """fairseq-generate calls prepare_for_inference_, which ends training: the sigma_* models fold
+    every W_hat into a plain weight there, so decoding costs what a stock model's does; the
+    hypotheses and scores are those of the σReparam model."""
+    from types import SimpleNamespace
+    from fairseq.sequence_generator import SequenceGenerator
+    from torch.nn.utils import parametrize
+    task, model, _ = build_model(toy_bin, "--seed", "3")
+    model.eval()
+    task.load_dataset("valid")
+    ds = task.dataset("valid")
+    sample = ds.collater([ds[i] for i in range(4)])
+    gen = SequenceGenerator([model], task.target_dictionary, beam_size=2, max_len_b=12)
+    before = gen.generate([model], sample)
+    n_weights = len(list(sigma_reparam_modules(model)))
+    assert n_weights == 32
+    model.prepare_for_inference_(SimpleNamespace(generation=SimpleNamespace(beam=2)))
+    assert not list(sigma_reparam_modules(model))
+    assert not any(parametrize.is_parametrized(m) for m in model.modules())
+    after = gen.generate([model], sample)
+    assert [[h["tokens"].tolist() for h in hs] for hs in before] == [[h["tokens"].tolist() for h in hs] for hs in after]
+    for hs_b, hs_a in zip(before, after):
+        for hb, ha in zip(hs_b, hs_a):
+            torch.testing.assert_close(hb["score"], ha["score"], rtol=1e-5, atol=1e-5)
+    with pytest.raises(RuntimeError, match="cannot train"):
+        model.train()

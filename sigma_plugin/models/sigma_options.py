@@ -8,7 +8,7 @@ sigma_validation, no_layernorm, deepnorm, sigma_selection (which modules), intro
 """
 from torch import nn
 
-from sigma_plugin.nn import apply_sigma_reparam, broadcast_sigma_state
+from sigma_plugin.nn import apply_sigma_reparam, broadcast_sigma_state, remove_sigma_reparam
 
 from .deepnorm import apply_deepnorm
 from .no_layernorm import remove_layernorms
@@ -44,8 +44,8 @@ def apply_sigma_options(model: nn.Module, args, encoder_layers: nn.ModuleList, d
 
 class RecordsUpdates:
     """Mixin for sigma_* fairseq models: keep the update number fairseq passes down, which the
-    entropy criteria use to decide when to probe, and give every data-parallel rank the same
-    σReparam u after loading a checkpoint."""
+    entropy criteria use to decide when to probe, give every data-parallel rank the same
+    σReparam u after loading a checkpoint, and fold σReparam away for generation."""
     num_updates = 0
 
     def load_state_dict(self, state_dict, *args, **kwargs):
@@ -56,3 +56,13 @@ class RecordsUpdates:
     def set_num_updates(self, num_updates):
         self.num_updates = num_updates
         super().set_num_updates(num_updates)
+
+    def make_generation_fast_(self, **kwargs):
+        # fairseq-generate, -interactive, -eval-lm and the hub interface call this (through
+        # prepare_for_inference_) and it ends training for good (fairseq's own version removes
+        # weight norm and forbids train()): fold each W_hat = (γ/σ)·W into a plain weight, exactly
+        # as eval mode computes it, so that decoding runs at the speed of a stock model.
+        first_time = not getattr(self, "_is_generation_fast", False)
+        super().make_generation_fast_(**kwargs)
+        if first_time:
+            remove_sigma_reparam(self)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import functools
+import gc
 import math
 import weakref
 from typing import Iterable, List, Optional, Sequence, Union
@@ -61,8 +62,9 @@ def deferred_sigma_init():
 
 @contextlib.contextmanager
 def cached_sigma_weights(token: Optional[object] = None):
-    """Inside this block, in eval mode without grad, each σReparam weight computes W_hat once
-    and reuses it (inference at the speed of a plain model). The caller promises not to change
+    """Inside this block, in eval mode without grad, each σReparam weight computes σ (the power
+    iteration) once and reuses γ/σ: each later read costs one scaling of W, and no copy of the
+    weights is kept (memory as a plain model's). The caller promises not to change
     weights, γ or u inside the block; outside any block W_hat is recomputed on every access, so
     it can never be stale (in-place updates through ``.data``, ``functional_call``, ...).
     ``token`` identifies a scope that is entered several times (e.g. one beam search whose
@@ -127,7 +129,7 @@ class _SigmaReparam(nn.Module):
         self.gamma = nn.Parameter(torch.ones((), dtype=torch.float32, device=weight.device))
         self.sigma0 = float("nan")
         self.last_sigma = torch.tensor(float("nan"))  # detached, for logging (no host sync in forward)
-        # (scope, W, versions, W_hat): reused only inside a cached_sigma_weights() scope.
+        # (scope, W, γ, versions, γ/σ): reused only inside a cached_sigma_weights() scope.
         self._eval_cache = None
         self._pending_gamma_init = gamma_init
         if not _DEFER:
@@ -183,23 +185,25 @@ class _SigmaReparam(nn.Module):
             self._initialise(weight)
         scope = _SCOPE
         use_cache = scope is not None and not self.training and not torch.is_grad_enabled()
-        if use_cache:
-            c = self._eval_cache
-            if (c is not None and c[0] is scope and c[1] is weight and c[2] is self.gamma
-                    and c[3] == (weight._version, self.gamma._version, self.u._version)):
-                return c[4]
-        self._eval_cache = None
-        update = self.training and not _FROZEN
         with _fp32_region(weight.device):
             # Power iteration and σ in at least fp32 whatever the module's dtype (fp16 loses σ's precision).
             wc = weight.to(_compute_dtype(weight.dtype))
+            if use_cache:
+                c = self._eval_cache
+                if (c is not None and c[0] is scope and c[1] is weight and c[2] is self.gamma
+                        and c[3] == (weight._version, self.gamma._version, self.u._version)):
+                    return (c[4] * wc).to(weight.dtype)
+            self._eval_cache = None
+            update = self.training and not _FROZEN
             sigma = self._sigma(wc.flatten(1), self.u.to(wc.dtype), update=update)
-            w_hat = (self.gamma.to(wc.dtype) / sigma * wc).to(weight.dtype)
+            scale = self.gamma.to(wc.dtype) / sigma  # γ/σ of eq. 2
+            w_hat = (scale * wc).to(weight.dtype)
         if not _FROZEN:
             self.last_sigma = sigma.detach()
         if use_cache:
+            # Only the scalar γ/σ is kept, not W_hat: no resident copy of the weights in eval.
             self._eval_cache = (scope, weight, self.gamma,
-                                (weight._version, self.gamma._version, self.u._version), w_hat)
+                                (weight._version, self.gamma._version, self.u._version), scale)
         return w_hat
 
     def _apply(self, fn, recurse=True):
@@ -321,17 +325,33 @@ def apply_sigma_reparam(model: nn.Module, include: Optional[Iterable[str]] = Non
                 raise ValueError(f"include pattern {pat!r} matches no {'/'.join(t.__name__ for t in types)} "
                                  f"module of {type(model).__name__}")
     converted = []
-    for qname, module in candidates:
-        if include is not None and not _matches(qname, include):
-            continue
-        if _matches(qname, exclude) or is_sigma_reparametrized(module):
-            continue
-        try:
-            sigma_reparam(module, gamma_init, n_power_iterations)
-        except ValueError as e:
-            raise ValueError(f"{qname}: {e}") from None
-        converted.append(qname)
+    with _cyclic_gc_paused():
+        for qname, module in candidates:
+            if include is not None and not _matches(qname, include):
+                continue
+            if _matches(qname, exclude) or is_sigma_reparametrized(module):
+                continue
+            try:
+                sigma_reparam(module, gamma_init, n_power_iterations)
+            except ValueError as e:
+                raise ValueError(f"{qname}: {e}") from None
+            converted.append(qname)
     return converted
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused():
+    """Registering thousands of parametrizations creates many long-lived objects (a module, a
+    class and a property per weight); Python's cyclic collector then rescans all of them again
+    and again, which costs more than the registration itself (docs/overhead.md, build and
+    load). Nothing collectable is made here, so the collector waits until the end."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _check_arg_types(gamma_init, n_power_iterations):
