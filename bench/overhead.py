@@ -50,11 +50,11 @@ def sync(device):
 
 
 def train_step(name, stack, opt, x, pad, args, device):
-    from overhead_variants import forward
+    from overhead_variants import forward, train_scope
     stack.train()
     sync(device)
     t = time.perf_counter()
-    with autocast(args, device):
+    with train_scope(name), autocast(args, device):
         loss = forward(stack, x, pad).float().pow(2).mean()
     loss.backward()
     opt.step()

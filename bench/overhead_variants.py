@@ -2,8 +2,11 @@
 same weights reparametrized three ways.
 
   plain     fairseq's TransformerEncoderLayerBase stack as built
-  sigma     σReparam on every Linear (sigma_plugin.nn.apply_sigma_reparam); eval runs inside
-            cached_sigma_weights(), one scope per step, as the sigma_* models do per beam search
+  sigma     σReparam on every Linear (sigma_plugin.nn.apply_sigma_reparam); training forwards run
+            inside recomputed_sigma_weights() and eval inside cached_sigma_weights(), one scope per
+            step, as the sigma_* models do (per training forward; per incremental decoding)
+  sigma_keep  (not in the default grid) σReparam as sigma, but training keeps W_hat for the
+            backward pass (no recomputed_sigma_weights): what the recomputation saves and costs
   snlinear  a reference-style layer (apple/ml-sigma-reparam vision/layers.py SNLinear): an
             nn.Linear subclass whose forward does one power-iteration step and uses γ·W/σ, in
             training and in eval alike. fairseq's attention fast path reads q/k/v_proj.weight
@@ -28,9 +31,9 @@ from torch.nn.utils.parametrizations import spectral_norm
 from fairseq.models.transformer import TransformerConfig
 from fairseq.modules.transformer_layer import TransformerEncoderLayerBase
 
-from sigma_plugin.nn import apply_sigma_reparam, cached_sigma_weights
+from sigma_plugin.nn import apply_sigma_reparam, cached_sigma_weights, recomputed_sigma_weights
 
-VARIANTS = ("plain", "sigma", "snlinear", "torch_sn")
+VARIANTS = ("plain", "sigma", "snlinear", "torch_sn", "sigma_keep")
 
 
 def build_stack(layers: int, dim: int, heads: int, ffn: int) -> nn.ModuleList:
@@ -111,7 +114,7 @@ def make_variant(name: str, plain: nn.Module) -> nn.Module:
     if name == "plain":
         return plain
     stack = copy.deepcopy(plain)
-    if name == "sigma":
+    if name in ("sigma", "sigma_keep"):
         apply_sigma_reparam(stack)
         return stack
     if name == "snlinear":
@@ -121,9 +124,17 @@ def make_variant(name: str, plain: nn.Module) -> nn.Module:
     raise ValueError(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
 
 
+def train_scope(name: str):
+    """The scope a training forward of this variant runs in: the sigma_* models run theirs inside
+    recomputed_sigma_weights() (W_hat rebuilt in the backward pass instead of kept)."""
+    if name == "sigma":
+        return recomputed_sigma_weights()
+    return contextlib.nullcontext()
+
+
 def eval_scope(name: str):
     """The scope an inference step of this variant runs in (one per step: one batch)."""
-    if name == "sigma":
+    if name in ("sigma", "sigma_keep"):
         return cached_sigma_weights()
     if name == "torch_sn":
         return parametrize.cached()

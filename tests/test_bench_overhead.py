@@ -90,7 +90,7 @@ def test_verdict_names_missed_targets_and_the_leader():
 def test_one_tiny_shape_all_variants(tmp_path, capsys):
     out = tmp_path / "o.md"
     overhead.main(["--dims", "64", "--tokens", "128", "--layers", "1", "--reps", "1", "--threads", "1",
-                   "--no-memory", "--out", str(out)])
+                   "--no-memory", "--out", str(out), "--variants", *ov.VARIANTS])
     printed = capsys.readouterr().out
     assert "[1/1] d=64 tokens=128" in printed and "d=64, 128 tokens: train" in printed
     table = out.read_text()

@@ -281,3 +281,34 @@ def test_generation_folds_sigma_reparam_into_plain_weights(toy_bin):
             torch.testing.assert_close(hb["score"], ha["score"], rtol=1e-5, atol=1e-5)
     with pytest.raises(RuntimeError, match="cannot train"):
         model.train()
+
+
+def test_training_forward_rebuilds_w_hat_in_backward(toy_bin, monkeypatch):
+    """A training forward of a sigma_* model keeps no W_hat for the backward pass (the memory of
+    a stock model) and computes the same loss and gradients as one that keeps them."""
+    import copy
+    import weakref
+    from fairseq.models.transformer import TransformerModel
+    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
+    task, model, _ = build_model(toy_bin, "--seed", "4")
+    model.train()
+    twin = copy.deepcopy(model)
+    task.load_dataset("valid")
+    ds = task.dataset("valid")
+    sample = ds.collater([ds[i] for i in range(4)])
+    made = []
+    real = _SigmaReparam.forward
+    monkeypatch.setattr(_SigmaReparam, "forward",
+                        lambda self, w: (lambda out: (made.append(weakref.ref(out)), out)[1])(real(self, w)))
+    torch.manual_seed(0)
+    out = model(**sample["net_input"])[0]
+    assert len(made) >= 32 and all(ref() is None for ref in made)
+    made.clear()
+    torch.manual_seed(0)
+    kept = TransformerModel.forward(twin, **sample["net_input"])[0]  # the stock forward: W_hat kept
+    assert all(ref() is not None for ref in made)
+    assert torch.equal(out, kept)
+    out.float().pow(2).mean().backward()
+    kept.float().pow(2).mean().backward()
+    for (name, a), (_, b) in zip(model.named_parameters(), twin.named_parameters()):
+        assert (a.grad is None) == (b.grad is None) and (a.grad is None or torch.equal(a.grad, b.grad)), name

@@ -370,3 +370,37 @@ def test_errors_name_the_bad_value():
     lin = sigma_reparam(nn.Linear(3, 3))
     with pytest.raises(ValueError, match="already"):
         sigma_reparam(lin)
+
+
+def _record_weight_hats(monkeypatch):
+    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
+    import weakref
+    made = []
+    real = _SigmaReparam.forward
+    monkeypatch.setattr(_SigmaReparam, "forward", lambda self, w: (lambda out: (made.append(weakref.ref(out)), out)[1])(real(self, w)))
+    return made
+
+
+def test_recomputed_weights_keep_no_w_hat_and_give_the_same_gradients(monkeypatch):
+    import copy
+    from sigma_plugin.nn import recomputed_sigma_weights
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv1d(4, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6, 16), nn.ReLU(),
+                        nn.Linear(16, 5))
+    apply_sigma_reparam(net)
+    twin = copy.deepcopy(net)
+    x = torch.randn(3, 4, 8)
+    made = _record_weight_hats(monkeypatch)
+    with recomputed_sigma_weights():
+        loss = net(x).pow(2).sum()
+    assert len(made) == 3 and all(ref() is None for ref in made)  # nothing holds W_hat ...
+    loss.backward()  # ... and the backward pass (outside the block) rebuilds it
+    made.clear()
+    twin_loss = twin(x).pow(2).sum()
+    assert all(ref() is not None for ref in made)  # without the block autograd keeps each W_hat
+    twin_loss.backward()
+    assert torch.equal(loss, twin_loss)
+    for (name, a), (_, b) in zip(net.named_parameters(), twin.named_parameters()):
+        assert torch.equal(a.grad, b.grad), name
+    for (name, a), (_, b) in zip(net.named_buffers(), twin.named_buffers()):
+        assert torch.equal(a, b), name

@@ -6,9 +6,11 @@ built model; its class mixes in ``RecordsUpdates``. The pieces: sigma_flags (the
 sigma_validation, no_layernorm, deepnorm, sigma_selection (which modules), introspection
 (where layers and attention modules live), decoding_cache, checkpoint_loading.
 """
+import torch
 from torch import nn
 
-from sigma_plugin.nn import apply_sigma_reparam, broadcast_sigma_state, remove_sigma_reparam
+from sigma_plugin.nn import (apply_sigma_reparam, broadcast_sigma_state, recomputed_sigma_weights,
+                             remove_sigma_reparam)
 
 from .deepnorm import apply_deepnorm
 from .no_layernorm import remove_layernorms
@@ -45,8 +47,16 @@ def apply_sigma_options(model: nn.Module, args, encoder_layers: nn.ModuleList, d
 class RecordsUpdates:
     """Mixin for sigma_* fairseq models: keep the update number fairseq passes down, which the
     entropy criteria use to decide when to probe, give every data-parallel rank the same
-    σReparam u after loading a checkpoint, and fold σReparam away for generation."""
+    σReparam u after loading a checkpoint, rebuild W_hat in the backward pass instead of keeping
+    it, and fold σReparam away for generation."""
     num_updates = 0
+
+    def forward(self, *args, **kwargs):
+        if self.training and torch.is_grad_enabled():
+            # memory of a plain model: autograd keeps W and γ/σ, not W_hat (docs/overhead.md)
+            with recomputed_sigma_weights():
+                return super().forward(*args, **kwargs)
+        return super().forward(*args, **kwargs)
 
     def load_state_dict(self, state_dict, *args, **kwargs):
         result = super().load_state_dict(state_dict, *args, **kwargs)

@@ -5,8 +5,8 @@ from .probe import (AttentionProbe, AttentionRecord, attention_probs, is_probeab
                     qk_spectral_norm)
 from .sigma_reparam import (SUPPORTED_TYPES, apply_sigma_reparam, broadcast_sigma_state,
                             cached_sigma_weights, deferred_sigma_init, frozen_power_iteration,
-                            get_sigma_reparam, is_sigma_reparametrized, remove_sigma_reparam,
-                            sigma_reparam, sigma_reparam_modules)
+                            get_sigma_reparam, is_sigma_reparametrized, recomputed_sigma_weights,
+                            remove_sigma_reparam, sigma_reparam, sigma_reparam_modules)
 
 __all__ = [
     "attention_entropy", "entropy_lower_bound", "max_entropy",
@@ -14,5 +14,5 @@ __all__ = [
     "AttentionProbe", "AttentionRecord", "attention_probs", "is_probeable_attention", "qk_spectral_norm",
     "SUPPORTED_TYPES", "apply_sigma_reparam", "broadcast_sigma_state", "cached_sigma_weights",
     "deferred_sigma_init", "frozen_power_iteration", "get_sigma_reparam", "is_sigma_reparametrized",
-    "remove_sigma_reparam", "sigma_reparam", "sigma_reparam_modules",
+    "recomputed_sigma_weights", "remove_sigma_reparam", "sigma_reparam", "sigma_reparam_modules",
 ]

@@ -44,6 +44,8 @@ _SCOPE = None
 _FROZEN = False
 # True inside ``deferred_sigma_init``: u and γ₀ are computed at first use, unless loaded before.
 _DEFER = False
+# True inside ``recomputed_sigma_weights``: W_hat is saved for the backward pass as a recipe.
+_RECOMPUTE = False
 
 
 @contextlib.contextmanager
@@ -75,6 +77,39 @@ def cached_sigma_weights(token: Optional[object] = None):
         yield
     finally:
         _SCOPE = previous
+
+
+@contextlib.contextmanager
+def recomputed_sigma_weights():
+    """Training forwards inside this block do not keep W_hat alive for the backward pass: autograd
+    saves W (a parameter, kept anyway) and the scalar γ/σ instead, and W_hat = (γ/σ)·W is rebuilt,
+    bit for bit, when the backward pass needs it. A plain model's memory for one more scaling of
+    each weight per update. The saved-tensor hooks act only on tensors saved inside the block; the
+    backward pass may run after it."""
+    global _RECOMPUTE
+    previous, _RECOMPUTE = _RECOMPUTE, True
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(_pack_saved, _unpack_saved):
+            yield
+    finally:
+        _RECOMPUTE = previous
+
+
+def _pack_saved(tensor: torch.Tensor):
+    # A saved W_hat, or a view of it (F.linear saves W_hatᵀ), becomes (recipe, view geometry).
+    base = tensor if tensor._base is None else tensor._base
+    recipe = getattr(base, "_sigma_recipe", None)
+    if recipe is None:
+        return tensor
+    return recipe, tensor.size(), tensor.stride(), tensor.storage_offset(), tensor is base
+
+
+def _unpack_saved(packed):
+    if isinstance(packed, torch.Tensor):
+        return packed
+    (weight, scale, dtype), size, stride, offset, is_base = packed
+    w_hat = (scale * weight).to(dtype)
+    return w_hat if is_base else w_hat.as_strided(size, stride, offset)
 
 
 @contextlib.contextmanager
@@ -198,6 +233,9 @@ class _SigmaReparam(nn.Module):
             sigma = self._sigma(wc.flatten(1), self.u.to(wc.dtype), update=update)
             scale = self.gamma.to(wc.dtype) / sigma  # γ/σ of eq. 2
             w_hat = (scale * wc).to(weight.dtype)
+            if _RECOMPUTE and w_hat.requires_grad:
+                # what autograd may store instead of W_hat (see recomputed_sigma_weights)
+                w_hat._sigma_recipe = (wc.detach(), scale.detach(), weight.dtype)
         if not _FROZEN:
             self.last_sigma = sigma.detach()
         if use_cache:
