@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from bench_common import (MEMORY_METHOD, markdown_table, median, peak_mib, ratio, reset_peak, rotated,
+from bench_common import (MEMORY_ENV, MEMORY_METHOD, markdown_table, median, peak_mib, ratio, reset_peak, rotated,
                           rss_mib, emit_report)
 
 TARGETS = {"train": 1.02, "eval": 1.005, "memory": 1.05}
@@ -122,7 +122,7 @@ def memory_child(args):
 def measure_memory(args, name, dim, tokens):
     cmd = [sys.executable, os.path.abspath(__file__), "--memory-child", name, str(dim), str(tokens),
            "--layers", str(args.layers), "--seq-len", str(args.seq_len), "--threads", str(args.threads)]
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **MEMORY_ENV})
     if res.returncode != 0:
         raise RuntimeError(f"memory subprocess failed: {' '.join(cmd)}\n{res.stderr[-2000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -132,12 +132,14 @@ def shape_rows(names, dim, tokens, times, memory, warmup):
     """One row per variant: train/eval median and min ratios, memory ratios (vs plain)."""
     rows = []
     for n in names:
-        tr, ev, p = times[n]["train"], times[n]["eval"], times["plain"]
-        row = {"d": dim, "tokens": tokens, "variant": n, "rounds": f"{warmup}+{len(tr)}",
-               "train_ms": median(tr) * 1e3, "train_x": ratio(median(tr), median(p["train"])),
-               "train_min_x": ratio(min(tr), min(p["train"])),
-               "eval_ms": median(ev) * 1e3, "eval_x": ratio(median(ev), median(p["eval"])),
-               "eval_min_x": ratio(min(ev), min(p["eval"]))}
+        row = {"d": dim, "tokens": tokens, "variant": n}
+        if times is not None:
+            tr, ev, p = times[n]["train"], times[n]["eval"], times["plain"]
+            row.update(rounds=f"{warmup}+{len(tr)}",
+                       train_ms=median(tr) * 1e3, train_x=ratio(median(tr), median(p["train"])),
+                       train_min_x=ratio(min(tr), min(p["train"])),
+                       eval_ms=median(ev) * 1e3, eval_x=ratio(median(ev), median(p["eval"])),
+                       eval_min_x=ratio(min(ev), min(p["eval"])))
         if memory:
             row.update(train_mib=memory[n]["train"], mem_train_x=ratio(memory[n]["train"], memory["plain"]["train"]),
                        mem_eval_x=ratio(memory[n]["eval"], memory["plain"]["eval"]))
@@ -149,13 +151,13 @@ def verdict(rows):
     """Targets for sigma, and sigma ahead of the other σ variants (medians)."""
     by = {r["variant"]: r for r in rows}
     s, msgs = by["sigma"], []
-    checks = [("train", s["train_x"], TARGETS["train"]), ("eval", s["eval_x"], TARGETS["eval"])]
+    checks = [("train", s["train_x"], TARGETS["train"]), ("eval", s["eval_x"], TARGETS["eval"])] if "train_x" in s else []
     if "mem_train_x" in s:
         checks.append(("memory", max(s["mem_train_x"], s["mem_eval_x"]), TARGETS["memory"]))
     for what, value, target in checks:
         msgs.append(f"{what} {value:.3f}x {'ok' if value <= target else 'MISSED'} (<= {target})")
     for other in ("snlinear", "torch_sn"):
-        if other in by:
+        if other in by and "train_x" in s:
             ahead = s["train_x"] <= by[other]["train_x"] and s["eval_x"] <= by[other]["eval_x"]
             msgs.append(f"{'ahead of' if ahead else 'NOT ahead of'} {other}")
     return "; ".join(msgs)
@@ -171,9 +173,10 @@ def report(args, device, rows, verdicts):
     cols = [(k, h) for k, h in COLUMNS if any(k in r for r in rows)]
     budget = (f" (at most {args.max_shape_s:.0f} s a shape: see warm-up+timed)" if args.max_shape_s else "")
     memory_note = f" Memory: {MEMORY_METHOD}." if any("train_mib" in r for r in rows) else " Memory: not measured."
+    timing = ("memory only (no timing)" if args.memory_only else
+              f"{args.warmup} warm-up + {args.reps} interleaved rounds{budget}")
     head = (f"# σReparam overhead: {args.layers} layers, FFN 4d, d/64 heads, sequences of {args.seq_len}, "
-            f"{device.type} {args.dtype}, {args.threads} threads, {args.warmup} warm-up + {args.reps} interleaved "
-            f"rounds{budget}, SGD; torch {torch.__version__}\n\n"
+            f"{device.type} {args.dtype}, {args.threads} threads, {timing}, SGD; torch {torch.__version__}\n\n"
             f"Ratios to plain (medians; 'min' = ratio of minima).{memory_note}\n"
             f"Targets for sigma: train <= {TARGETS['train']}, eval <= {TARGETS['eval']}, memory <= "
             f"{TARGETS['memory']}, and ahead of snlinear and torch_sn.\n\n")
@@ -195,6 +198,8 @@ def parse_args(argv=None):
                          "after one whose round took longer skips its warm-up. 0 = exactly --warmup + --reps")
     ap.add_argument("--variants", nargs="+", default=["plain", "sigma", "snlinear", "torch_sn"])
     ap.add_argument("--no-memory", action="store_true", help="skip the per-variant memory subprocesses")
+    ap.add_argument("--memory-only", action="store_true",
+                    help="no timing: only the peak-memory subprocesses (memory does not depend on the load)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (memory is measured on CPU only)")
     ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16 = bf16 autocast")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -207,6 +212,8 @@ def parse_args(argv=None):
         ap.error(f"--reps must be >= 1 and --warmup >= 0, got {args.reps} and {args.warmup}")
     if args.variants[0] != "plain":
         ap.error("--variants must start with plain (the ratios' reference)")
+    if args.memory_only and (args.no_memory or args.device != "cpu"):
+        ap.error("--memory-only measures CPU memory: it cannot go with --no-memory or --device other than cpu")
     return args
 
 
@@ -222,9 +229,13 @@ def main(argv=None):
     rows, verdicts, start, last_round = [], {}, time.perf_counter(), 0.0
     for i, (dim, tokens) in enumerate(shapes, 1):
         warmup = 0 if args.max_shape_s and last_round >= args.max_shape_s else args.warmup
-        print(f"[{i}/{len(shapes)}] d={dim} tokens={tokens}: timing {len(args.variants)} variants "
-              f"({warmup} warm-up) ...", end="", flush=True)
-        times, last_round = time_shape(args, dim, tokens, device, warmup)
+        times = None
+        if args.memory_only:
+            print(f"[{i}/{len(shapes)}] d={dim} tokens={tokens}:", end="", flush=True)
+        else:
+            print(f"[{i}/{len(shapes)}] d={dim} tokens={tokens}: timing {len(args.variants)} variants "
+                  f"({warmup} warm-up) ...", end="", flush=True)
+            times, last_round = time_shape(args, dim, tokens, device, warmup)
         memory = None
         if not args.no_memory and device.type == "cpu":
             print(" memory ...", end="", flush=True)
@@ -232,7 +243,8 @@ def main(argv=None):
         shape = shape_rows(args.variants, dim, tokens, times, memory, warmup)
         rows += shape
         verdicts[(dim, tokens)] = verdict(shape) if "sigma" in args.variants else "no sigma variant"
-        print(f" {len(times['plain']['train'])} timed rounds, done ({time.perf_counter() - start:.0f} s elapsed)"
+        rounds = f" {len(times['plain']['train'])} timed rounds," if times else ""
+        print(f"{rounds} done ({time.perf_counter() - start:.0f} s elapsed)"
               f"\n    {verdicts[(dim, tokens)]}", flush=True)
     rows.sort(key=lambda r: (r["d"], r["tokens"]))
     text = report(args, device, rows, verdicts)

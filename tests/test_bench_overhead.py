@@ -101,14 +101,14 @@ def test_one_tiny_shape_all_variants(tmp_path, capsys):
 
 def test_memory_in_subprocesses(tmp_path):
     out = tmp_path / "m.md"
-    res = subprocess.run([sys.executable, str(BENCH / "overhead.py"), "--dims", "64", "--tokens", "128", "--layers", "1",
+    res = subprocess.run([sys.executable, str(BENCH / "overhead.py"), "--dims", "256", "--tokens", "512", "--layers", "1",
                           "--reps", "1", "--warmup", "0", "--threads", "1", "--variants", "plain", "sigma",
                           "--out", str(out)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
     table = out.read_text()
     assert "fresh subprocess per variant and shape" in table and "mem train x" in table
     sigma_row = next(line for line in table.splitlines() if "| sigma |" in line).split("|")
-    assert float(sigma_row[-3]) > 0  # mem train x
+    assert float(sigma_row[-4]) > 0 and 0.5 < float(sigma_row[-3]) < 2  # train peak MiB, mem train x
 
 
 def test_rejects_bad_options():
@@ -126,3 +126,15 @@ def test_time_budget_per_shape_orders_by_cost_and_skips_warmup_after_slow_rounds
     # cheapest shape first; a budget this small gives one timed round, and the second shape no warm-up
     assert printed.index("[1/2] d=32") < printed.index("[2/2] d=64 tokens=128: timing 2 variants (0 warm-up)")
     assert "| 32 | 128 | sigma | 1+1 |" in printed and "| 64 | 128 | sigma | 0+1 |" in printed
+
+
+def test_memory_only_skips_timing(tmp_path, capsys):
+    out = tmp_path / "m.md"
+    overhead.main(["--memory-only", "--dims", "64", "--tokens", "128", "--layers", "1", "--threads", "1",
+                   "--variants", "plain", "sigma", "--out", str(out)])
+    table = out.read_text()
+    assert "memory only (no timing)" in table and "| mem train x | mem eval x |" in table
+    assert "train ms" not in table and "| 64 | 128 | sigma |" in table
+    assert "d=64, 128 tokens: memory" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        overhead.parse_args(["--memory-only", "--no-memory"])
