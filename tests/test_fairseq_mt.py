@@ -312,3 +312,21 @@ def test_training_forward_rebuilds_w_hat_in_backward(toy_bin, monkeypatch):
     kept.float().pow(2).mean().backward()
     for (name, a), (_, b) in zip(model.named_parameters(), twin.named_parameters()):
         assert (a.grad is None) == (b.grad is None) and (a.grad is None or torch.equal(a.grad, b.grad)), name
+
+
+def test_keep_weights_flag_keeps_w_hat_for_backward(toy_bin, monkeypatch):
+    import weakref
+    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
+    task, model, args = build_model(toy_bin, "--seed", "4", "--sigma-keep-weights")
+    assert args.sigma_keep_weights
+    model.train()
+    task.load_dataset("valid")
+    ds = task.dataset("valid")
+    sample = ds.collater([ds[i] for i in range(4)])
+    made = []
+    real = _SigmaReparam.forward
+    monkeypatch.setattr(_SigmaReparam, "forward",
+                        lambda self, w: (lambda out: (made.append(weakref.ref(out)), out)[1])(real(self, w)))
+    out = model(**sample["net_input"])[0]
+    assert len(made) >= 32 and all(ref() is not None for ref in made)
+    out.float().pow(2).mean().backward()

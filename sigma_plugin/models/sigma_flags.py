@@ -45,6 +45,11 @@ class SigmaModelConfig(FairseqDataclass):
                           "--sigma-gamma-init C*sigma0"})
     sigma_power_iterations: int = field(
         default=1, metadata={"help": "power-iteration steps per training forward (≥ 1)"})
+    sigma_keep_weights: bool = field(
+        default=False,
+        metadata={"help": "keep each W_hat for the backward pass (the memory of one more copy of the "
+                          "weights) instead of rebuilding it there from W and γ/σ (the default: a stock "
+                          "model's memory for one more scaling of each weight per update)"})
     sigma_layernorm: LAYERNORM_CHOICES = field(
         default="post",
         metadata={"help": "LayerNorm placement: 'post' (after the residual add; the paper's setting), "

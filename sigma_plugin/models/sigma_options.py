@@ -52,7 +52,8 @@ class RecordsUpdates:
     num_updates = 0
 
     def forward(self, *args, **kwargs):
-        if self.training and torch.is_grad_enabled():
+        if (self.training and torch.is_grad_enabled()
+                and not getattr(getattr(self, "sigma_args", None), "sigma_keep_weights", False)):
             # memory of a plain model: autograd keeps W and γ/σ, not W_hat (docs/overhead.md)
             with recomputed_sigma_weights():
                 return super().forward(*args, **kwargs)
