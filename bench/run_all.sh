@@ -16,7 +16,7 @@
 #   3 end to end wps  ~6 min   3 pairs x 60 updates, MT and ASR (12 fairseq-train runs)
 #   4 build and load  ~3 min   18L-18L and 100L-100L (d=256), sigma vs stock, 3 rounds, a fresh
 #                              interpreter per build and per load
-#   5 inference       ~1.5 min 3 rounds x 3 checkpoints of fairseq-generate
+#   5 inference       ~4 min   7 rounds x 3 checkpoints of fairseq-generate (3 rounds differ by a few %)
 # More precision for the largest shapes: BENCH_SHAPE_S=300 (about +15 min).
 # Each stage's elapsed time is printed; a failed stage is reported and the others still run.
 # BENCH_SMOKE=1: tiny settings for every stage (a minute or two; checks the wiring, not the speed).
@@ -44,7 +44,7 @@ stage() {  # stage NAME OUTFILE COMMAND...
 grid=(--dims 256 512 1024 --tokens 1024 4096 16384 --reps 3 --warmup 1 --max-shape-s "$shape_s")
 probe=(--reps 10)
 e2e=(--pairs 3 --updates 60)
-inf=(--rounds 3)
+inf=(--rounds 7)
 bl=(--depths 18 100 --rounds 3)
 if [ "${BENCH_SMOKE:-0}" = 1 ]; then
     grid=(--dims 64 --tokens 256 --layers 1 --reps 1); probe=(--reps 1 --warmup 0)
