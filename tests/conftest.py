@@ -26,3 +26,20 @@ def _single_thread():
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
     torch.set_num_threads(1)
+
+
+@pytest.fixture
+def weight_hats_made(monkeypatch):
+    """Weak references to every W_hat the σReparam parametrizations compute during the test."""
+    import weakref
+    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
+    made = []
+    real = _SigmaReparam.forward
+
+    def recording_forward(self, w):
+        out = real(self, w)
+        made.append(weakref.ref(out))
+        return out
+
+    monkeypatch.setattr(_SigmaReparam, "forward", recording_forward)
+    return made

@@ -289,18 +289,7 @@ def _valid_sample(task, n=4):
     return ds.collater([ds[i] for i in range(n)])
 
 
-def _record_weight_hats(monkeypatch):
-    """Weak references to every W_hat the σReparam parametrizations compute from now on."""
-    import weakref
-    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
-    made = []
-    real = _SigmaReparam.forward
-    monkeypatch.setattr(_SigmaReparam, "forward",
-                        lambda self, w: (lambda out: (made.append(weakref.ref(out)), out)[1])(real(self, w)))
-    return made
-
-
-def test_training_forward_rebuilds_w_hat_in_backward(toy_bin, monkeypatch):
+def test_training_forward_rebuilds_w_hat_in_backward(toy_bin, weight_hats_made):
     """A training forward of a sigma_* model keeps no W_hat for the backward pass (the memory of
     a stock model) and computes the same loss and gradients as one that keeps them."""
     import copy
@@ -309,7 +298,7 @@ def test_training_forward_rebuilds_w_hat_in_backward(toy_bin, monkeypatch):
     model.train()
     twin = copy.deepcopy(model)
     sample = _valid_sample(task)
-    made = _record_weight_hats(monkeypatch)
+    made = weight_hats_made
     torch.manual_seed(0)
     out = model(**sample["net_input"])[0]
     assert len(made) >= 32 and all(ref() is None for ref in made)
@@ -324,12 +313,12 @@ def test_training_forward_rebuilds_w_hat_in_backward(toy_bin, monkeypatch):
         assert (a.grad is None) == (b.grad is None) and (a.grad is None or torch.equal(a.grad, b.grad)), name
 
 
-def test_keep_weights_flag_keeps_w_hat_for_backward(toy_bin, monkeypatch):
+def test_keep_weights_flag_keeps_w_hat_for_backward(toy_bin, weight_hats_made):
     task, model, args = build_model(toy_bin, "--seed", "4", "--sigma-keep-weights")
     assert args.sigma_keep_weights
     model.train()
     sample = _valid_sample(task)
-    made = _record_weight_hats(monkeypatch)
+    made = weight_hats_made
     out = model(**sample["net_input"])[0]
     assert len(made) >= 32 and all(ref() is not None for ref in made)
     out.float().pow(2).mean().backward()

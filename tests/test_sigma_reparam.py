@@ -372,16 +372,7 @@ def test_errors_name_the_bad_value():
         sigma_reparam(lin)
 
 
-def _record_weight_hats(monkeypatch):
-    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
-    import weakref
-    made = []
-    real = _SigmaReparam.forward
-    monkeypatch.setattr(_SigmaReparam, "forward", lambda self, w: (lambda out: (made.append(weakref.ref(out)), out)[1])(real(self, w)))
-    return made
-
-
-def test_recomputed_weights_keep_no_w_hat_and_give_the_same_gradients(monkeypatch):
+def test_recomputed_weights_keep_no_w_hat_and_give_the_same_gradients(weight_hats_made):
     import copy
     from sigma_plugin.nn import recomputed_sigma_weights
     torch.manual_seed(0)
@@ -390,7 +381,7 @@ def test_recomputed_weights_keep_no_w_hat_and_give_the_same_gradients(monkeypatc
     apply_sigma_reparam(net)
     twin = copy.deepcopy(net)
     x = torch.randn(3, 4, 8)
-    made = _record_weight_hats(monkeypatch)
+    made = weight_hats_made
     with recomputed_sigma_weights():
         loss = net(x).pow(2).sum()
     assert len(made) == 3 and all(ref() is None for ref in made)  # nothing holds W_hat ...
