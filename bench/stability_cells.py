@@ -123,11 +123,14 @@ def largest_spike(losses: Sequence[float]) -> float:
 
 
 def analyse(cell: Cell, log_text: str, returncode: int, seconds: float, unigram_bits: float,
-            plateau_margin: float = 0.5) -> CellResult:
+            plateau_margin: float = 0.5, uniform_bits: Optional[float] = None) -> CellResult:
     """Summarise one run. A run *left the unigram plateau* when its final training NLL (bits per
     target token) is at least ``plateau_margin`` bits below the unigram entropy of the training
     targets (the loss of a model that ignores its input); it *diverged* when a logged loss is
-    non-finite, fairseq stopped on non-finite gradients, or its final loss is above its first."""
+    non-finite, fairseq stopped on non-finite gradients, its final loss is above its first, or
+    (given ``uniform_bits`` = log2 of the output vocabulary) above the loss of a uniform guess —
+    a model that starts with exploded logits can fall from 17,000 bits to 12,000 and still be
+    broken."""
     rows = read_train_inner(log_text)
     curve: Dict[str, List[List[float]]] = {k: [] for k in CURVE_KEYS}
     for row in rows:
@@ -144,7 +147,8 @@ def analyse(cell: Cell, log_text: str, returncode: int, seconds: float, unigram_
     nonfinite = any(not math.isfinite(x) for x in losses)
     crashed_nonfinite = returncode != 0 and any(m in log_text for m in DIVERGED_MARKERS)
     above_start = first is not None and final is not None and final > first
-    if nonfinite or crashed_nonfinite or above_start:
+    above_uniform = uniform_bits is not None and final is not None and final > uniform_bits
+    if nonfinite or crashed_nonfinite or above_start or above_uniform:
         status = "diverged"
     elif returncode != 0 or not losses:
         status = "failed"

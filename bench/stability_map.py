@@ -21,6 +21,7 @@ import argparse
 import glob
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -124,6 +125,12 @@ def unigram_bits(data: str, tgt_prefix: str) -> float:
     return unigram_entropy_bits(dict(counts))
 
 
+def uniform_bits(data: str, tgt: str) -> float:
+    """log2 of the target vocabulary: the loss (label-smoothed or not) of a uniform prediction."""
+    from fairseq.data import Dictionary
+    return math.log2(len(Dictionary.load(os.path.join(data, f"dict.{tgt}.txt"))))
+
+
 def train_command(args, cell: Cell) -> List[str]:
     trainer = str(Path(sys.executable).parent / "fairseq-train")
     d = args.dim
@@ -146,7 +153,7 @@ def settings(args) -> Dict[str, object]:
             "max_tokens": args.max_tokens, "log_interval": args.log_interval}
 
 
-def run_cell(args, cell: Cell, unigram: float) -> CellResult:
+def run_cell(args, cell: Cell, unigram: float, uniform: float) -> CellResult:
     out = Path(args.out)
     log_path = out / "logs" / f"{cell.key}.log"
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -155,8 +162,9 @@ def run_cell(args, cell: Cell, unigram: float) -> CellResult:
         proc = subprocess.run(train_command(args, cell), stdout=log, stderr=subprocess.STDOUT, env=env)
     seconds = time.time() - start
     result = analyse(cell, log_path.read_text(encoding="utf-8", errors="replace"), proc.returncode, seconds,
-                     unigram, args.plateau_margin)
-    payload = {"settings": settings(args), "unigram_bits": unigram, "returncode": proc.returncode,
+                     unigram, args.plateau_margin, uniform)
+    payload = {"settings": settings(args), "unigram_bits": unigram, "uniform_bits": uniform,
+               "returncode": proc.returncode,
                **json.loads(result.to_json())}
     tmp = out / "cells" / f".{cell.key}.json.tmp"
     tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
@@ -164,7 +172,7 @@ def run_cell(args, cell: Cell, unigram: float) -> CellResult:
     return result
 
 
-def load_done(args, cells: List[Cell]) -> Dict[str, dict]:
+def load_done(args, cells: List[Cell], uniform: float) -> Dict[str, dict]:
     done = {}
     for cell in cells:
         path = Path(args.out) / "cells" / f"{cell.key}.json"
@@ -178,8 +186,8 @@ def load_done(args, cells: List[Cell]) -> Dict[str, dict]:
                 if args.reanalyse and log_path.exists():  # judged again from its log, not retrained
                     r = analyse(cell, log_path.read_text(encoding="utf-8", errors="replace"),
                                 saved.get("returncode", 0), saved["seconds"], saved["unigram_bits"],
-                                args.plateau_margin)
-                    saved = {**saved, **json.loads(r.to_json())}
+                                args.plateau_margin, uniform)
+                    saved = {**saved, "uniform_bits": uniform, **json.loads(r.to_json())}
                 done[cell.key] = saved
     return done
 
@@ -202,7 +210,8 @@ def main(argv=None) -> int:
     (out / "cells").mkdir(parents=True, exist_ok=True)
     (out / "logs").mkdir(parents=True, exist_ok=True)
     unigram = unigram_bits(args.data, f"train.{src}-{tgt}.{tgt}")
-    done = load_done(args, cells)
+    uniform = uniform_bits(args.data, tgt)
+    done = load_done(args, cells, uniform)
     todo = [c for c in cells if c.key not in done]
     print(f"stability map: {len(cells)} cells ({len(done)} done, {len(todo)} to run, {args.jobs} at a time), "
           f"{args.updates} updates each; unigram entropy of the targets {unigram:.3f} bits; output {out}",
@@ -211,7 +220,7 @@ def main(argv=None) -> int:
     start = time.time()
     results = dict(done)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool, tqdm(total=len(todo), unit="cell") as bar:
-        futures = {pool.submit(run_cell, args, c, unigram): c for c in todo}
+        futures = {pool.submit(run_cell, args, c, unigram, uniform): c for c in todo}
         for fut in as_completed(futures):
             cell = futures[fut]
             r = fut.result()

@@ -57,7 +57,8 @@ def markdown(results: Sequence[dict], unigram: float, args) -> str:
     lines = [f"Final training loss (bits, label-smoothed) after {args.updates} updates, d={args.dim}, "
              f"{args.max_tokens} tokens per update, no warmup, mean ± half-range over seeds {seeds}. "
              f"✓ = left the unigram plateau (final NLL ≤ {unigram:.2f} − {args.plateau_margin} bits; "
-             f"a fraction when only some seeds did), ✗ = diverged (non-finite, or final loss above the first), "
+             f"a fraction when only some seeds did), ✗ = diverged (non-finite, final loss above the first, "
+             f"or above log2 V, a uniform guess's loss), "
              f"! = crashed.", ""]
     for depth in depths:
         groups = _group(results, depth)

@@ -43,6 +43,15 @@ def test_divergence_by_nan_by_crash_and_by_rising_loss():
     assert analyse(CELL, "Traceback: something else\n", 1, 1.0, 9.0).status == "failed"
 
 
+def test_a_falling_loss_above_a_uniform_guess_is_diverged():
+    # exploded logits at the start: the loss falls, but stays far above log2 V
+    exploded = log_of([(25, 17219.6, 17208.6, {}), (50, 12451.6, 12381.1, {})])
+    assert analyse(CELL, exploded, 0, 1.0, 9.0).status == "ok"  # the rising-loss rule alone misses it
+    assert analyse(CELL, exploded, 0, 1.0, 9.0, uniform_bits=11.0).status == "diverged"
+    assert analyse(CELL, log_of([(25, 10.9, 10.8, {}), (50, 9.9, 9.6, {})]), 0, 1.0, 9.0,
+                   uniform_bits=11.0).status == "ok"
+
+
 def test_largest_spike_and_unigram_entropy():
     assert largest_spike([5, 4, 6, 3, 3.5]) == 2
     assert largest_spike([5, 4, 3]) == 0
