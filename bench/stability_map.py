@@ -25,6 +25,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -131,7 +132,7 @@ def uniform_bits(data: str, tgt: str) -> float:
     return math.log2(len(Dictionary.load(os.path.join(data, f"dict.{tgt}.txt"))))
 
 
-def train_command(args, cell: Cell) -> List[str]:
+def train_command(args, cell: Cell, save_dir: str) -> List[str]:
     trainer = str(Path(sys.executable).parent / "fairseq-train")
     d = args.dim
     return [trainer, args.data, "--user-dir", str(ROOT / "sigma_plugin"), "--task", "translation",
@@ -141,6 +142,7 @@ def train_command(args, cell: Cell) -> List[str]:
             "--dropout", "0.1", "--criterion", "label_smoothed_cross_entropy_with_sigma", "--label-smoothing", "0.1",
             "--sigma-log-interval", str(args.log_interval), "--log-interval", str(args.log_interval),
             "--max-tokens", str(args.max_tokens), "--max-update", str(args.updates), "--no-save",
+            "--save-dir", save_dir,  # --no-save still dumps crash.pt there when gradients go non-finite
             "--disable-validation", "--log-format", "json", "--cpu", "--num-workers", "0", "--seed", str(cell.seed),
             *MODELS[cell.model], *optimizer_flags(cell.optimizer)]
 
@@ -158,8 +160,8 @@ def run_cell(args, cell: Cell, unigram: float, uniform: float) -> CellResult:
     log_path = out / "logs" / f"{cell.key}.log"
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     start = time.time()
-    with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.run(train_command(args, cell), stdout=log, stderr=subprocess.STDOUT, env=env)
+    with open(log_path, "w", encoding="utf-8") as log, tempfile.TemporaryDirectory() as scratch:
+        proc = subprocess.run(train_command(args, cell, scratch), stdout=log, stderr=subprocess.STDOUT, env=env)
     seconds = time.time() - start
     result = analyse(cell, log_path.read_text(encoding="utf-8", errors="replace"), proc.returncode, seconds,
                      unigram, args.plateau_margin, uniform)
