@@ -168,10 +168,14 @@ def run_cell(args, cell: Cell, unigram: float, uniform: float) -> CellResult:
     payload = {"settings": settings(args), "unigram_bits": unigram, "uniform_bits": uniform,
                "returncode": proc.returncode,
                **json.loads(result.to_json())}
-    tmp = out / "cells" / f".{cell.key}.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-    os.replace(tmp, out / "cells" / f"{cell.key}.json")
+    _write_cell(out / "cells" / f"{cell.key}.json", payload)
     return result
+
+
+def _write_cell(path: Path, payload: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def load_done(args, cells: List[Cell], uniform: float) -> Dict[str, dict]:
@@ -190,6 +194,7 @@ def load_done(args, cells: List[Cell], uniform: float) -> Dict[str, dict]:
                                 saved.get("returncode", 0), saved["seconds"], saved["unigram_bits"],
                                 args.plateau_margin, uniform)
                     saved = {**saved, "uniform_bits": uniform, **json.loads(r.to_json())}
+                    _write_cell(path, saved)  # the new judgement is what a later plain rerun reads
                 done[cell.key] = saved
     return done
 
