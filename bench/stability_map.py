@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stability_cells import MODELS, Cell, CellResult, analyse, optimizer_flags, unigram_entropy_bits  # noqa: E402
@@ -111,8 +111,9 @@ def data_languages(data: str):
     return src, tgt
 
 
-def unigram_bits(data: str, tgt_prefix: str) -> float:
-    """Entropy (bits) of the training targets' unigram distribution, end-of-sentence included."""
+def target_bits(data: str, tgt_prefix: str) -> Tuple[float, float]:
+    """(entropy of the training targets' unigram distribution, end-of-sentence included; log2 of
+    the target vocabulary, the loss — label-smoothed or not — of a uniform prediction), in bits."""
     from fairseq.data import Dictionary, data_utils
     # importing fairseq leaves the root logger at DEBUG (its INFO lines, matplotlib's font search)
     logging.getLogger().setLevel(logging.WARNING)
@@ -123,13 +124,7 @@ def unigram_bits(data: str, tgt_prefix: str) -> float:
     counts: Counter = Counter()
     for i in range(len(dataset)):
         counts.update(dataset[i].tolist())
-    return unigram_entropy_bits(dict(counts))
-
-
-def uniform_bits(data: str, tgt: str) -> float:
-    """log2 of the target vocabulary: the loss (label-smoothed or not) of a uniform prediction."""
-    from fairseq.data import Dictionary
-    return math.log2(len(Dictionary.load(os.path.join(data, f"dict.{tgt}.txt"))))
+    return unigram_entropy_bits(dict(counts)), math.log2(len(dictionary))
 
 
 def train_command(args, cell: Cell, save_dir: str) -> List[str]:
@@ -216,8 +211,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     (out / "cells").mkdir(parents=True, exist_ok=True)
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    unigram = unigram_bits(args.data, f"train.{src}-{tgt}.{tgt}")
-    uniform = uniform_bits(args.data, tgt)
+    unigram, uniform = target_bits(args.data, f"train.{src}-{tgt}.{tgt}")
     done = load_done(args, cells, uniform)
     todo = [c for c in cells if c.key not in done]
     print(f"stability map: {len(cells)} cells ({len(done)} done, {len(todo)} to run, {args.jobs} at a time), "
