@@ -49,6 +49,7 @@ noise_snr=             # training subsets: LOW,HIGH dB: add noise at a random SN
 vocab_type=unigram     # unigram | bpe | char
 vocab_size=256         # SentencePiece pieces (ignored for char)
 specaugment=ss         # none | lb | ld | sm | ss (fairseq's SpecAugment policies, training only)
+freq_warp=0            # W > 0: vocal-tract length perturbation of training batches, warp in [1-W, 1+W] (e.g. 0.1)
 train_config=          # yaml of fairseq-train options (required for stages 4-8)
 train_args=            # extra fairseq-train flags, after the config's (e.g. "--max-update 100")
 use_gpu=auto           # auto | true | false (false adds --cpu); all visible GPUs are used by fairseq
@@ -70,7 +71,7 @@ decode_args=           # extra flags for fairseq-generate / decode_ctc
 
 options=(stage stop_stage python nj corpus_root corpus_download train_subsets valid_subsets
          test_subsets dumpdir expdir tag sample_rate n_mels max_utts max_skip_ratio speed_perturb noise_snr vocab_type
-         vocab_size specaugment train_config train_args use_gpu n_average decode_method beam
+         vocab_size specaugment freq_warp train_config train_args use_gpu n_average decode_method beam
          lm_order lm_text lm_max_sentences lm_beam lm_weight lm_token_bonus max_len_a max_len_b decode_max_tokens decode_args)
 parse_options "$@"
 
@@ -93,6 +94,7 @@ sp_factors=($speed_perturb)
 for f in "${sp_factors[@]}"; do
     [[ $f =~ ^[0-9]*\.?[0-9]+$ ]] || die "--speed_perturb: '$f' is not a factor (e.g. \"0.9 1.0 1.1\")"
 done
+[[ $freq_warp =~ ^[0-9]*\.?[0-9]+$ ]] || die "--freq_warp must be a number (0 = off, e.g. 0.1), got '$freq_warp'"
 [ -z "$noise_snr" ] || [[ $noise_snr =~ ^-?[0-9.]+,-?[0-9.]+$ ]] || die "--noise_snr must be LOW,HIGH in dB (e.g. 10,30), got '$noise_snr'"
 # shellcheck disable=SC2086
 all_subsets=$(printf '%s\n' $train_subsets $valid_subsets $test_subsets | awk '!seen[$0]++' | tr '\n' ' ')
@@ -145,6 +147,8 @@ fi
 # ---- 3 vocab ---------------------------------------------------------------------------
 if run_stage 3 "vocab (SentencePiece $vocab_type, CMVN, config.yaml -> $dumpdir)"; then
     sig_vocab="$(marker_of "$dumpdir/.fbank_options") | train_subsets=$train_subsets vocab_type=$vocab_type vocab_size=$vocab_size specaugment=$specaugment"
+    # the warp enters the marker only when used, so data prepared without it stays valid
+    awk "BEGIN { exit !($freq_warp > 0) }" && sig_vocab+=" freq_warp=$freq_warp"
     overwrite=()
     if [ -f "$dumpdir/config.yaml" ] && ! stage_done "$dumpdir/.vocab_options" "$sig_vocab"; then
         overwrite=(--overwrite); rm -f "$dumpdir/.vocab_options"
@@ -152,6 +156,7 @@ if run_stage 3 "vocab (SentencePiece $vocab_type, CMVN, config.yaml -> $dumpdir)
     # shellcheck disable=SC2086
     "$python" -m sigma_plugin.asr.prep_vocab --data-dir "$dumpdir" --train-subsets $train_subsets \
         --vocab-type "$vocab_type" --vocab-size "$vocab_size" --specaugment "$specaugment" --n-mels "$n_mels" \
+        --freq-warp "$freq_warp" --sample-rate "$sample_rate" \
         "${overwrite[@]}"
     mark_done "$dumpdir/.vocab_options" "$sig_vocab"
 fi

@@ -20,7 +20,7 @@ def register() -> None:
 
     allow_fairseq_checkpoints()
     _install_one_line_errors()
-    from . import criterions, models, optim  # noqa: F401  (importing registers)
+    from . import criterions, feature_transforms, models, optim  # noqa: F401  (importing registers)
 
 
 def _install_one_line_errors() -> None:

@@ -83,6 +83,7 @@ def test_recipe_rejects_unknown_option_and_bad_train_subset(tts_root, tmp_path):
 @pytest.mark.parametrize("option, value, message", [
     ("--speed_perturb", "0.9 fast", "--speed_perturb: 'fast' is not a factor"),
     ("--speed_perturb", "0.9 9", "--speed-perturb: speed factor must be a number in [0.25, 4], got 9.0"),
+    ("--freq_warp", "lots", "--freq_warp must be a number (0 = off, e.g. 0.1), got 'lots'"),
     ("--noise_snr", "10", "--noise_snr must be LOW,HIGH in dB (e.g. 10,30), got '10'"),
     ("--noise_snr", "30,10", "--noise-snr must be LOW,HIGH in dB with LOW <= HIGH"),
     ("--decode_method", "greedy", "--decode_method: 'greedy' is not auto, beam, ctc_greedy, ctc_beam or ctc_beam_lm"),
