@@ -18,8 +18,6 @@ import functools
 from typing import Tuple
 
 import numpy as np
-import torch
-import torchaudio.compliance.kaldi as kaldi
 
 # Kaldi's defaults (torchaudio.compliance.kaldi.fbank), which features.log_mel_fbank uses.
 LOW_FREQ = 20.0
@@ -40,6 +38,8 @@ def source_bins(alpha: float, n_mels: int, sample_rate: int) -> np.ndarray:
     """(n_mels,) fractional input-bin index each output bin reads for warp factor `alpha`."""
     if not (0.5 <= alpha <= 2.0):
         raise ValueError(f"warp factor must be in [0.5, 2], got {alpha!r}")
+    import torch  # here, not at the top: prep_vocab imports this module for check_range alone
+    import torchaudio.compliance.kaldi as kaldi
     nyquist = sample_rate / 2.0
     mel_low, mel_high = _mel(LOW_FREQ), _mel(nyquist)
     step = (mel_high - mel_low) / (n_mels + 1)
