@@ -43,6 +43,4 @@ class FreqWarpTransform(AudioFeatureTransform):
         return f"{type(self).__name__}(alpha in [{self.low:g}, {self.high:g}], sample_rate={self.sample_rate})"
 
     def __call__(self, feats):
-        if self.high == self.low:
-            return feats
         return warp_log_mel(feats, float(np.random.uniform(self.low, self.high)), self.sample_rate)

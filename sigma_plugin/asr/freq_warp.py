@@ -25,14 +25,6 @@ VTLN_LOW = 100.0
 VTLN_HIGH_BELOW_NYQUIST = 500.0
 
 
-def _mel(hz: np.ndarray) -> np.ndarray:
-    return 1127.0 * np.log1p(np.asarray(hz, dtype=np.float64) / 700.0)
-
-
-def _hz(mel: np.ndarray) -> np.ndarray:
-    return 700.0 * np.expm1(np.asarray(mel, dtype=np.float64) / 1127.0)
-
-
 @functools.lru_cache(maxsize=256)
 def source_bins(alpha: float, n_mels: int, sample_rate: int) -> np.ndarray:
     """(n_mels,) fractional input-bin index each output bin reads for warp factor `alpha`."""
@@ -41,14 +33,15 @@ def source_bins(alpha: float, n_mels: int, sample_rate: int) -> np.ndarray:
     import torch  # here, not at the top: prep_vocab imports this module for check_range alone
     import torchaudio.compliance.kaldi as kaldi
     nyquist = sample_rate / 2.0
-    mel_low, mel_high = _mel(LOW_FREQ), _mel(nyquist)
+    mel_low, mel_high = kaldi.mel_scale_scalar(LOW_FREQ), kaldi.mel_scale_scalar(nyquist)
     step = (mel_high - mel_low) / (n_mels + 1)
-    centres_hz = _hz(mel_low + step * np.arange(1, n_mels + 1))
+    centres_hz = kaldi.inverse_mel_scale(mel_low + step * torch.arange(1, n_mels + 1, dtype=torch.float64))
     # Kaldi's warped filterbank puts filter c's peak at the input frequency warp(c)
     # (vtln_warp_freq: c / alpha between the cut-offs).
     source_hz = kaldi.vtln_warp_freq(VTLN_LOW, nyquist - VTLN_HIGH_BELOW_NYQUIST, LOW_FREQ, nyquist,
-                                     float(alpha), torch.from_numpy(centres_hz)).numpy()
-    return np.clip((_mel(source_hz) - mel_low) / step - 1.0, 0.0, n_mels - 1.0)
+                                     float(alpha), centres_hz)
+    src = (kaldi.mel_scale(source_hz) - mel_low) / step - 1.0
+    return src.clamp(0.0, n_mels - 1.0).numpy()
 
 
 def warp_log_mel(feats: np.ndarray, alpha: float, sample_rate: int = 16000) -> np.ndarray:
