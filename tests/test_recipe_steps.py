@@ -68,6 +68,33 @@ def test_hyps_in_corpus_order_and_missing_ids(tmp_path):
     assert not (tmp_path / "h.txt").exists()
 
 
+def test_hyps_keeps_the_best_of_an_nbest_list(tmp_path):
+    """fairseq-generate --nbest N prints N hypotheses per sentence, best first: the best is scored."""
+    log = tmp_path / "gen.out"
+    log.write_text("H-0\t-0.1\t▁good\nD-0\t-0.1\tgood\nD-0\t-0.5\tworse\nD-0\t-0.9\tworst\n"
+                   "D-1\t-0.7\tsecond\nD-1\t-0.2\tbest\n")
+    assert hyps.extract(log) == {0: "good", 1: "best"}
+    log.write_text("D-0\tnot-a-score\tx\n")
+    with pytest.raises(StepError, match="gen.out:1: expected 'D-<id>"):
+        hyps.extract(log)
+
+
+def test_hyps_of_a_real_nbest_decode_equal_the_1best(tmp_path_factory):
+    from _tiny_mt import tiny_run
+    from _toy_mt import BIN, USER_DIR, run
+    tiny = tiny_run(tmp_path_factory)
+    outs = {}
+    for nbest in (1, 3):
+        out = tmp_path_factory.mktemp("nbest") / "gen.out"
+        out.write_text(run([str(BIN / "fairseq-generate"), str(tiny.data), "--path", str(tiny.checkpoint), "--cpu",
+                            "--user-dir", USER_DIR, "--gen-subset", "valid", "--beam", "4", "--nbest", str(nbest),
+                            "--required-batch-size-multiple", "1"]).stdout)
+        outs[nbest] = out
+    text = outs[3].read_text()
+    assert text.count("\nH-0\t") + text.startswith("H-0\t") == 3
+    assert hyps.extract(outs[3], "H") == hyps.extract(outs[1], "H")
+
+
 def test_score_mt_writes_signatures(tmp_path):
     (tmp_path / "hyp").write_text("the cat sat on the mat\nhello world\n")
     (tmp_path / "ref").write_text("the cat sat on the mat\nhello there world\n")

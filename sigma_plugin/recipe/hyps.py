@@ -3,7 +3,9 @@
     python -m sigma_plugin.recipe.hyps --generate-log gen.out --output test.hyp [--expect N] [--field D]
 
 ``D-`` lines hold the detokenised hypothesis (with --post-process sentencepiece), ``H-``
-lines the tokenised one. fairseq prints sentences in batch order; this sorts by id.
+lines the tokenised one. fairseq prints sentences in batch order; this sorts by id. With
+``--nbest N`` fairseq prints N hypotheses per sentence: the one with the highest score (the
+first of the highest, as fairseq prints them best first) is kept.
 """
 import argparse
 import sys
@@ -15,13 +17,18 @@ from sigma_plugin.util import atomic_open, fail, run_cli
 def extract(log_path: Path, field: str = "D"):
     if not log_path.is_file():
         fail(f"{log_path}: fairseq-generate output not found")
-    hyps = {}
+    best = {}  # id -> (score, text)
     with open(log_path, encoding="utf-8") as f:
-        for line in f:
+        for lineno, line in enumerate(f, 1):
             if line.startswith(f"{field}-"):
-                head, _score, text = (line.rstrip("\n").split("\t") + [""])[:3]
-                hyps[int(head[len(field) + 1:])] = text
-    return hyps
+                head, score, text = (line.rstrip("\n").split("\t") + ["", ""])[:3]
+                try:
+                    idx, score = int(head[len(field) + 1:]), float(score)
+                except ValueError:
+                    fail(f"{log_path}:{lineno}: expected '{field}-<id>\\tscore\\ttext', got {line.rstrip()!r}")
+                if idx not in best or score > best[idx][0]:
+                    best[idx] = (score, text)
+    return {idx: text for idx, (_score, text) in best.items()}
 
 
 def main(argv=None):
