@@ -63,12 +63,17 @@ parse_options "$@"
 
 check_stage_options 9
 splits="train valid test"
+check_words --test_sets "$test_sets" valid test
 
 
 # ---- 1 data ----------------------------------------------------------------------------
+# data/raw/.done also holds a checksum of the text, so that every later marker (each holds the
+# one it read from) changes when the corpus does, even under the same options.
 sig_data="data_script=$data_script src=$src tgt=$tgt"
 if run_stage 1 data; then
-    if stage_done "$datadir/raw/.done" "$sig_data"; then
+    if [ -f "$datadir/raw/.done" ] && [[ $(cat "$datadir/raw/.done") == "$sig_data content="* ]]; then
+        log "data/raw is complete ($datadir/raw/.done); skipping"
+    elif [ -f "$datadir/raw/.done" ] && stage_done "$datadir/raw/.done" "$sig_data"; then
         log "data/raw is complete ($datadir/raw/.done); skipping"
     else
         [ -n "$data_script" ] || die "--data_script is required for stage 1"
@@ -81,7 +86,8 @@ if run_stage 1 data; then
         # checked (aligned, UTF-8) before it is marked complete
         "$python" -m sigma_plugin.recipe.check_corpus --prefix "$datadir/raw.tmp" --src "$src" --tgt "$tgt" \
             --splits "${splits// /,}" || exit 2
-        mark_done "$datadir/raw.tmp/.done" "$sig_data"
+        content=$(for s in $splits; do cat "$datadir/raw.tmp/$s.$src" "$datadir/raw.tmp/$s.$tgt"; done | sha256sum | cut -c1-16)
+        mark_done "$datadir/raw.tmp/.done" "$sig_data content=$content"
         rm -rf "$datadir/raw"; mv "$datadir/raw.tmp" "$datadir/raw"
     fi
 fi
@@ -131,16 +137,19 @@ if run_stage 4 "binarize (fairseq-preprocess)"; then
     fi
 fi
 
+# What the data stages made: data/bin's marker (which chains stages 1-4) and a checksum of the
+# dictionary.
+data_id() { echo "$(marker_of "$datadir/bin/.done") dict=$(cat "$datadir/bin/dict.$src.txt" "$datadir/bin/dict.$tgt.txt" 2>/dev/null | sha256sum | cut -c1-16)"; }
+
 # ---- 5 train ---------------------------------------------------------------------------
-# The run's options: the data it trains on, the config's content and --train_args. A run is never
-# continued with other options (fairseq would resume checkpoint_last.pt under them).
-train_signature() {
-    echo "$(marker_of "$datadir/bin/.done") | train_config=$(sha256sum < "$train_config" | cut -c1-16) train_args=$train_args"
-}
+# The run's options: the data it trains on, the config's flags and --train_args. A run is never
+# continued with other options (fairseq would resume checkpoint_last.pt under them); a larger
+# --max-update/--max-epoch continues it.
 if run_stage 5 "train ($tag)"; then
     need_config 5
     [ -f "$exp/.train_done" ] || [ -f "$datadir/bin/.done" ] || die "$datadir/bin is not complete: run stages 1-4 first"
-    train_stage "$datadir/bin" "$(train_signature)"
+    legacy_sig_train="$(marker_of "$datadir/bin/.done") | train_config=$(sha256sum < "$train_config" | cut -c1-16) train_args=$train_args"
+    train_stage "$datadir/bin" "$(data_id)"
 fi
 
 # ---- 6 average -------------------------------------------------------------------------
@@ -150,17 +159,36 @@ if run_stage 6 "average (last $n_average checkpoints)"; then
 fi
 
 # ---- 7 decode --------------------------------------------------------------------------
+# $out/.done holds what the hypotheses were decoded from: the data (data/bin's marker, which
+# chains stages 1-4), the training run and the checkpoint (path, time, size), and the decoding
+# options. Stage 8 scores only hypotheses whose marker matches the current ones.
+decode_signature() {  # SPLIT
+    [ -f "$exp/.train_done" ] || die "$exp: training has not finished: run stages 5-6 first"
+    [ -f "$decode_ckpt" ] || die "$decode_ckpt not found: run stages 5-6 first"
+    echo "$(data_id) $1=$(cat "$datadir/bin/$1.$src-$tgt".* 2>/dev/null | sha256sum | cut -c1-16) | train: \
+$(cat "$exp/.train_done") | $decode_ckpt $(stat -c '%Y %s' "$decode_ckpt") | beam=$beam lenpen=$lenpen \
+max_tokens=$decode_max_tokens decode_args=$decode_args"
+}
+# The run was trained on the data that data/bin holds now: after stages 1-4 were redone, an old
+# model would decode another vocabulary and be scored against other references.
+check_trained_on_current_data() {
+    local trained; trained=$(cat "$exp/.train_done")
+    # (the second form: a run trained before the data checksum was recorded)
+    [[ $trained == "$(data_id) | "* || $trained == "$(marker_of "$datadir/bin/.done") | train_config="* ]] || die "$exp was trained on other data than $datadir/bin holds now \
+(stages 1-4 were redone): train under another --tag (or remove $exp), or pass --datadir of the data it was trained on"
+}
 if run_stage 7 "decode (beam $beam)"; then
     need_config 7
-    [ -f "$decode_ckpt" ] || die "$decode_ckpt not found: run stages 5-6 first"
+    decode_signature valid > /dev/null
+    check_trained_on_current_data
     dev=$(device_flags "$python" "$use_gpu")
     # shellcheck disable=SC2206
     extra=($decode_args)
     for set in $test_sets; do
         out=$exp/decode_$set
-        sig_decode="$decode_ckpt $(stat -c %Y "$decode_ckpt") beam=$beam lenpen=$lenpen max_tokens=$decode_max_tokens decode_args=$decode_args"
+        sig_decode=$(decode_signature "$set")
         if [ -f "$out/hyp.txt" ] && stage_done "$out/.done" "$sig_decode"; then log "$out/hyp.txt is up to date; skipping"; continue; fi
-        mkdir -p "$out"; rm -f "$out/.done"
+        mkdir -p "$out"; rm -f "$out/.done" "$out/results.json"
         "$bindir/fairseq-generate" "$datadir/bin" --user-dir "$plugin_dir" --path "$decode_ckpt" --gen-subset "$set" \
             --beam "$beam" --lenpen "$lenpen" --max-tokens "$decode_max_tokens" --required-batch-size-multiple 1 \
             --post-process sentencepiece "${extra[@]}" $dev > "$out/generate.out.tmp"
@@ -174,10 +202,16 @@ fi
 # ---- 8 score ---------------------------------------------------------------------------
 # Against the raw references (data/raw, as published scores use them), not the cleaned copy:
 # SPLIT.ids names the raw line of each hypothesis (every line unless --filter_splits names SPLIT).
+# Only hypotheses decoded from the current data, checkpoint and decoding options are scored.
 if run_stage 8 "score (sacreBLEU BLEU, chrF, raw references)"; then
     need_config 8
     for set in $test_sets; do
         out=$exp/decode_$set
+        sig_decode=$(decode_signature "$set")
+        [ -f "$out/hyp.txt" ] || die "$out/hyp.txt not found: run stage 7 first"
+        [ -f "$out/.done" ] && [ "$(cat "$out/.done")" = "$sig_decode" ] || die "$out/hyp.txt was decoded from \
+another data set, checkpoint or decoding options than the current ones (was: $(marker_of "$out/.done"); now: \
+$sig_decode): rerun stage 7"
         [ -f "$datadir/clean/$set.ids" ] || die "$datadir/clean/$set.ids not found: rerun stage 2 (it records which raw lines were kept)"
         "$python" -m sigma_plugin.recipe.score_mt --hyp "$out/hyp.txt" --ref "$datadir/raw/$set.$tgt" \
             --ref-lines "$datadir/clean/$set.ids" --output "$out/results.json" --tokenize "$sacrebleu_tokenize" \

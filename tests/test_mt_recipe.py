@@ -2,6 +2,7 @@
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,60 @@ def test_tiny_recipe_end_to_end_and_resume(corpus, tmp_path):
     res = run_recipe(corpus, tmp_path, *other, "--stage", "5", "--stop_stage", "5", check=False)
     assert res.returncode != 0 and "was trained with other data or options" in res.stderr
     assert "train under another --tag" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_larger_budget_continues_and_redone_data_is_never_decoded_or_scored_with_old_output(corpus, tmp_path):
+    first = run_recipe(corpus, tmp_path, *TINY)
+    exp = tmp_path / "exp" / "train_tiny"
+    assert "scored" not in first.stderr and (exp / "decode_test" / "results.json").is_file()
+    # a larger --max-update continues the finished run in place; averaging and decoding follow it
+    longer = [a if a != "--max-update 4 --save-interval-updates 2" else "--max-update 6 --save-interval-updates 2"
+              for a in TINY]
+    res = run_recipe(corpus, tmp_path, *longer, "--stage", "5")
+    assert "a larger budget (max-update=4 max-epoch=0 stop-time-hours=0 -> max-update=6" in res.stderr
+    assert "continuing from" in res.stderr and "Traceback" not in res.stderr
+    assert torch_updates(exp / "checkpoint_last.pt") == 6
+    assert ".average_done was made with other options; redoing" in res.stderr
+    assert "decode_test/.done was made with other options; redoing" in res.stderr
+    res = run_recipe(corpus, tmp_path, *TINY, "--stage", "5", "--stop_stage", "5", check=False)
+    assert res.returncode != 0 and "max-update=4 max-epoch=0 stop-time-hours=0 is smaller" in res.stderr
+    # other decoding options: decoded again
+    res = run_recipe(corpus, tmp_path, *longer, "--stage", "7", "--beam", "3")
+    assert "decode_valid/.done was made with other options; redoing" in res.stderr
+    # stages 1-4 redone on another corpus under the same options: the old model's output is not reused
+    other = write_parallel_text(tmp_path / "other_corpus", {"train": 400, "valid": 40}, seed=1)
+    shutil.rmtree(tmp_path / "data")
+    run_recipe(other, tmp_path, *longer, "--stop_stage", "4")
+    res = run_recipe(other, tmp_path, *longer, "--stage", "8", "--beam", "3", check=False)
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert "decode_valid/hyp.txt was decoded from another data set, checkpoint or decoding options" in res.stderr
+    assert "rerun stage 7" in res.stderr
+    res = run_recipe(other, tmp_path, *longer, "--stage", "7", "--beam", "3", check=False)
+    assert res.returncode != 0 and "was trained on other data than" in res.stderr
+    assert "(stages 1-4 were redone)" in res.stderr
+
+
+def torch_updates(path):
+    import torch
+    return torch.load(path, map_location="cpu", weights_only=False)["optimizer_history"][-1]["num_updates"]
+
+
+def test_test_sets_are_checked(corpus, tmp_path):
+    for value, message in (("dev", "--test_sets: 'dev' is not one of: valid test"),
+                           ("valid,test", "--test_sets: 'valid,test' is not one of: valid test"),
+                           ("test test", "--test_sets: 'test' is given twice"), ("", "--test_sets is empty")):
+        res = run_recipe(corpus, tmp_path, "--test_sets", value, "--stage", "8", check=False)
+        assert res.returncode != 0 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_a_python_without_fairseq_is_named_in_one_line(corpus, tmp_path):
+    python = tmp_path / "python"  # an interpreter that sees no site-packages, as a system Python without fairseq
+    python.write_text(f"#!/bin/sh\nexec {sys.executable} -I -S \"$@\"\n")
+    python.chmod(0o755)
+    res = run_recipe(corpus, tmp_path, "--python", str(python), check=False)
+    assert res.returncode != 0 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert f"--python '{python}' cannot import torch, fairseq" in res.stderr
+    assert ".venv/bin/activate" in res.stderr and "PYTHON=" in res.stderr
 
 
 def test_changed_options_redo_the_stages(corpus, tmp_path):
