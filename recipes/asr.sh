@@ -84,6 +84,13 @@ for s in $train_subsets; do
     [[ $s == train* ]] || die "--train_subsets: '$s' must start with 'train' (fairseq's speech_to_text rule)"
 done
 # shellcheck disable=SC2086
+for s in $train_subsets $valid_subsets $test_subsets; do
+    [[ $s =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || die "--train_subsets/--valid_subsets/--test_subsets: '$s' is not a \
+subset folder name (letters, digits, . _ -; separate several with spaces)"
+done
+[ "$(printf '%s\n' $test_subsets | sort | uniq -d)" = "" ] || die "--test_subsets: '$(printf '%s\n' $test_subsets \
+| sort | uniq -d | head -1)' is given twice"
+# shellcheck disable=SC2086
 for s in $valid_subsets $test_subsets; do
     [[ $s != train* ]] || [[ " $train_subsets " == *" $s "* ]] || die "--valid_subsets/--test_subsets: '$s' starts \
 with 'train', so stage 2 would speed-perturb and noise it like training data; rename it"
@@ -161,14 +168,24 @@ if run_stage 3 "vocab (SentencePiece $vocab_type, CMVN, config.yaml -> $dumpdir)
     mark_done "$dumpdir/.vocab_options" "$sig_vocab"
 fi
 
+# What stages 2-3 made: their markers and checksums of the vocabulary, the data config, the
+# CMVN statistics and the manifests of the training and validation subsets.
+data_id() {
+    local f files=("$dumpdir/config.yaml" "$dumpdir/gcmvn.npz")
+    for f in "$dumpdir"/spm_*.txt; do files+=("$f"); done
+    # shellcheck disable=SC2086
+    for f in $train_subsets $valid_subsets; do files+=("$dumpdir/$f.tsv"); done
+    echo "$(marker_of "$dumpdir/.vocab_options") data=$(cat "${files[@]}" 2>/dev/null | sha256sum | cut -c1-16)"
+}
+
 # ---- 4 train ---------------------------------------------------------------------------
 # A run is never continued on other data or with other options (fairseq would resume
 # checkpoint_last.pt under them).
 if run_stage 4 "train ($tag)"; then
     need_config 4
-    sig_train="$(marker_of "$dumpdir/.vocab_options") | train_config=$(sha256sum < "$train_config" | cut -c1-16) train_args=$train_args valid_subsets=$valid_subsets"
+    legacy_sig_train="$(marker_of "$dumpdir/.vocab_options") | train_config=$(sha256sum < "$train_config" | cut -c1-16) train_args=$train_args valid_subsets=$valid_subsets"
     # shellcheck disable=SC2086
-    train_stage "$dumpdir" "$sig_train" --train-subset "$(echo $train_subsets | tr ' ' ',')" \
+    train_stage "$dumpdir" "$(data_id) valid_subsets=$valid_subsets" --train-subset "$(echo $train_subsets | tr ' ' ',')" \
         --valid-subset "$(echo $valid_subsets | tr ' ' ',')"
 fi
 
@@ -200,14 +217,51 @@ if [ "$stop_stage" -ge 6 ] && [ "$stage" -le 7 ]; then
             *) die "--decode_method: '$m' is not auto, beam, ctc_greedy, ctc_beam or ctc_beam_lm" ;;
         esac
     done
+    # the subsets to decode have features (unless stage 2 runs now and makes them)
+    if [ "$stage" -gt 2 ]; then
+        for s in $test_subsets; do
+            [ -f "$dumpdir/$s.tsv" ] || die "--test_subsets: '$s' has no features ($dumpdir/$s.tsv): run stage 2 with it in --test_subsets"
+        done
+    fi
 fi
+
+# $decode_dir/SUBSET/.decode_options holds what the hypotheses were decoded from: the data
+# (stages 2-3's markers and checksums, the subset's manifest), the training run, the checkpoint
+# (path, time, size), the decoding options and, for ctc_beam_lm, the LM; stage 7 scores only
+# hypotheses whose marker matches the current ones.
+decode_signature() {  # METHOD SUBSET
+    [ -f "$exp/.train_done" ] || die "$exp: training has not finished: run stages 4-5 first"
+    [ -f "$decode_ckpt" ] || die "$decode_ckpt not found: run stages 4-5 first"
+    [ -f "$dumpdir/$2.tsv" ] || die "--test_subsets: '$2' has no features ($dumpdir/$2.tsv): run stage 2 with it in --test_subsets"
+    local sig
+    sig="$(data_id) $2=$(sha256sum < "$dumpdir/$2.tsv" | cut -c1-16) | train: $(cat "$exp/.train_done") | $decode_ckpt \
+$(stat -c '%Y %s' "$decode_ckpt") | method=$1 decode_max_tokens=$decode_max_tokens decode_args=$decode_args"
+    case "$1" in
+        beam) sig+=" beam=$beam max_len_a=$max_len_a max_len_b=$max_len_b" ;;
+        ctc_beam) sig+=" beam=$beam" ;;
+        ctc_beam_lm) sig+=" lm_beam=$lm_beam lm_weight=$lm_weight lm_token_bonus=$lm_token_bonus lm: \
+$(marker_of "$dumpdir/lm/.lm${lm_order}_options") $(stat -c '%Y %s' "$lm_file" 2>/dev/null || echo none)" ;;
+    esac
+    echo "$sig"
+}
+# The run was trained on the data the dump folder holds now (stages 2-3 redone since would decode
+# with another vocabulary or other features).
+check_trained_on_current_data() {
+    local trained; trained=$(cat "$exp/.train_done")
+    # (the second form: a run trained before the data checksums were recorded)
+    [[ $trained == "$(data_id) "* || $trained == "$(marker_of "$dumpdir/.vocab_options") | train_config="* ]] \
+        || die "$exp was trained on other data than $dumpdir holds now (stages 2-3 were redone): train under another \
+--tag (or remove $exp), or pass --dumpdir of the data it was trained on"
+}
+lm_file=$dumpdir/lm/ngram$lm_order.lm.gz
 
 if run_stage 6 "decode (${decode_method}, $(basename "$decode_ckpt") -> ${decode_dirs[*]:-})"; then
     [ -f "$decode_ckpt" ] || die "$decode_ckpt not found: run stages 4-5 first"
+    [ -f "$exp/.train_done" ] || die "$exp: training has not finished: run stages 4-5 first"
+    check_trained_on_current_data
     dev=$(device_flags "$python" "$use_gpu")
     # shellcheck disable=SC2206
     extra=($decode_args)
-    lm_file=$dumpdir/lm/ngram$lm_order.lm.gz
     if [[ " ${methods[*]} " == *" ctc_beam_lm "* ]]; then
         for f in $lm_text; do [ -f "$f" ] || die "--lm_text: $f not found"; done
         sig_lm="$(marker_of "$dumpdir/.vocab_options") | lm_order=$lm_order lm_text=$lm_text lm_max_sentences=$lm_max_sentences exclude=$valid_subsets $test_subsets"
@@ -228,13 +282,11 @@ if run_stage 6 "decode (${decode_method}, $(basename "$decode_ckpt") -> ${decode
         mkdir -p "$decode_dir"
         for s in $test_subsets; do
             out=$decode_dir/$s/generate-$s.txt
-            if [ "$method" = ctc_beam_lm ]; then  # also redone after a new LM or other LM weights
-                sig_dec="lm_weight=$lm_weight lm_token_bonus=$lm_token_bonus"
-                if [ -f "$out" ] && ! { [ "$out" -nt "$lm_file" ] && stage_done "$decode_dir/$s/.lm_options" "$sig_dec"; }; then
-                    rm -f "$out"
-                fi
+            sig_dec=$(decode_signature "$method" "$s")
+            if [ -f "$out" ] && stage_done "$decode_dir/$s/.decode_options" "$sig_dec"; then
+                log "$out is up to date; skipping"; continue
             fi
-            if [ -f "$out" ] && [ "$out" -nt "$decode_ckpt" ]; then log "$out is up to date; skipping"; continue; fi
+            rm -f "$out" "$decode_dir/$s/.decode_options"
             if [ "$method" = beam ]; then
                 tmp=$decode_dir/$s.tmp; rm -rf "$tmp"
                 # shellcheck disable=SC2086
@@ -256,13 +308,22 @@ if run_stage 6 "decode (${decode_method}, $(basename "$decode_ckpt") -> ${decode
                     --results-path "$decode_dir/$s" "${extra[@]}" $dev > "$decode_dir/decode-$s.log" 2>&1 \
                     || die "decoding $s failed; see $decode_dir/decode-$s.log"
             fi
-            [ "$method" != ctc_beam_lm ] || mark_done "$decode_dir/$s/.lm_options" "$sig_dec"
+            mark_done "$decode_dir/$s/.decode_options" "$sig_dec"
             log "$s ($method): $(grep -c '^D-' "$out") hypotheses -> $out"
         done
     done
 fi
 
 if run_stage 7 "score (WER/CER of $test_subsets, per decoding method and per voice)"; then
+    for i in "${!methods[@]}"; do
+        for s in $test_subsets; do
+            marker=${decode_dirs[$i]}/$s/.decode_options sig_dec=$(decode_signature "${methods[$i]}" "$s")
+            [ -f "${decode_dirs[$i]}/$s/generate-$s.txt" ] || die "${decode_dirs[$i]}/$s: not decoded: run stage 6 first"
+            [ -f "$marker" ] && [ "$(cat "$marker")" = "$sig_dec" ] || die "${decode_dirs[$i]}/$s was decoded from \
+another data set, checkpoint or decoding options than the current ones (was: $(marker_of "$marker"); now: $sig_dec): \
+rerun stage 6"
+        done
+    done
     # shellcheck disable=SC2086
     "$python" -m sigma_plugin.asr.score --data-dir "$dumpdir" --decode-dir "${decode_dirs[@]}" \
         --subsets $test_subsets --speakers-root "$corpus_root" || die "scoring failed (see the message above)"

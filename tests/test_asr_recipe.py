@@ -64,6 +64,20 @@ def test_tiny_recipe_all_stages_then_resume(tts_root, tmp_path):
     assert "train-tts.tsv exists, skipping" in again.stderr and "config.yaml exists, skipping" in again.stderr
     assert "training finished earlier; skipping" in again.stderr and "checkpoint_avg.pt is up to date" in again.stderr
 
+    # other decoding options: decoded and scored again; the same options: skipped
+    beam = exp / "decode_checkpoint_avg_beam2"
+    redo = run_recipe(tts_root, tmp_path, "--stage", "6", "--stop_stage", "7", "--max_len_b", "25")
+    assert redo.returncode == 0, redo.stderr[-3000:]
+    assert "dev-tts/.decode_options was made with other options; redoing" in redo.stderr
+    assert "max_len_b=25" in (beam / "dev-tts" / ".decode_options").read_text()
+    same = run_recipe(tts_root, tmp_path, "--stage", "6", "--stop_stage", "6", "--max_len_b", "25")
+    assert same.returncode == 0 and "generate-dev-tts.txt is up to date; skipping" in same.stderr
+    # scoring refuses hypotheses of other decoding options
+    stale = run_recipe(tts_root, tmp_path, "--stage", "7", "--stop_stage", "7")
+    assert stale.returncode != 0 and "Traceback" not in stale.stderr
+    assert "was decoded from another data set, checkpoint or decoding options" in stale.stderr
+    assert "rerun stage 6" in stale.stderr
+
     # other options: features and vocabulary redone, training refused (it would resume on other data)
     changed = run_recipe(tts_root, tmp_path, "--stage", "2", "--stop_stage", "4", "--max_utts", "6")
     assert changed.returncode != 0 and "Traceback" not in changed.stderr
@@ -71,6 +85,12 @@ def test_tiny_recipe_all_stages_then_resume(tts_root, tmp_path):
     assert ".vocab_options was made with other options; redoing" in changed.stderr
     assert "was trained with other data or options" in changed.stderr
     assert len((tmp_path / "dump" / "dev-tts.tsv").read_text().splitlines()) == 7
+    # ... and the old model is neither decoded on the new data nor its old output scored
+    old_model = run_recipe(tts_root, tmp_path, "--stage", "6", "--stop_stage", "6", "--max_utts", "6")
+    assert old_model.returncode != 0 and "was trained on other data than" in old_model.stderr
+    old_output = run_recipe(tts_root, tmp_path, "--stage", "7", "--stop_stage", "7", "--max_utts", "6",
+                            "--max_len_b", "25")
+    assert old_output.returncode != 0 and "rerun stage 6" in old_output.stderr
 
 
 def test_recipe_rejects_unknown_option_and_bad_train_subset(tts_root, tmp_path):
@@ -141,3 +161,25 @@ def test_unset_corpus_location_is_named_in_one_line(tmp_path):
                          capture_output=True, text=True, env=env)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
     assert "TTS_ROOT is not set: set TTS_ROOT=" in res.stderr
+
+
+def test_corpus_root_option_replaces_tts_root(tts_root, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TTS_ROOT"}
+    res = subprocess.run(["bash", str(RUN), "--python", sys.executable, "--stop_stage", "1",
+                          "--corpus_root", str(tts_root)], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"==== stage 1: data ({tts_root}: train-tts dev-tts" in res.stderr
+
+
+@pytest.mark.parametrize("value, message", [
+    ("dev-tts,test-tts", "'dev-tts,test-tts' is not a subset folder name"),
+    ("dev-tts dev-tts", "--test_subsets: 'dev-tts' is given twice"),
+    ("test-tts", "--test_subsets: 'test-tts' has no features (DUMP/test-tts.tsv): run stage 2 with it in --test_subsets"),
+])
+def test_test_subsets_are_checked(tts_root, tmp_path, value, message):
+    (tmp_path / "exp" / "train_tiny").mkdir(parents=True)
+    for name in ("checkpoint_avg.pt", ".train_done"):
+        (tmp_path / "exp" / "train_tiny" / name).write_text("x")
+    res = run_recipe(tts_root, tmp_path, "--stage", "6", "--stop_stage", "6", "--test_subsets", value)
+    message = message.replace("DUMP", str(tmp_path / "dump"))
+    assert res.returncode != 0 and message in res.stderr and "Traceback" not in res.stderr, res.stderr[-2000:]

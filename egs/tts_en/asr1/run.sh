@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./db.sh
+check_corpus_root "$@"  # after the options: --corpus_root DIR replaces TTS_ROOT
 
 ../../../recipes/asr.sh \
     --corpus_root "$TTS_ROOT" \
