@@ -73,7 +73,10 @@ def test_two_cpu_workers_train_together_with_identical_u(data, tmp_path):
     assert "training on 2 devices" in out
     inner = [json.loads(l.split("| train_inner | ")[1]) for l in out.splitlines() if "| train_inner | " in l]
     assert inner and inner[-1]["num_updates"] == "3" and "ent_enc_self_mean" in inner[-1]
-    assert (tmp_path / "cpu_train.rank1.log").exists() and (tmp_path / "ckpt" / "checkpoint_last.pt").exists()
+    # rank 1's log beside the run's checkpoints, not in the working directory
+    assert (tmp_path / "ckpt" / "cpu_train.rank1.log").exists() and (tmp_path / "ckpt" / "checkpoint_last.pt").exists()
+    assert not (tmp_path / "cpu_train.rank1.log").exists()
+    assert "distributed init (rank 1): file://" in (tmp_path / "ckpt" / "cpu_train.rank1.log").read_text()
     u0, u1 = (torch.load(tmp_path / f"u.rank{r}.pt", weights_only=True) for r in (0, 1))
     assert len(u0) == 32 and u0.keys() == u1.keys()
     assert all(torch.equal(u0[k], u1[k]) for k in u0), [k for k in u0 if not torch.equal(u0[k], u1[k])][:3]
@@ -121,8 +124,19 @@ def test_a_dead_rank_is_named_with_its_status_and_log(data, tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGKILL
     assert f"rank 1 (pid {pids[1]}) was killed by SIGKILL" in err
-    assert f"its log: {tmp_path / 'cpu_train.rank1.log'}" in err
+    assert f"its log: {tmp_path / 'ckpt' / 'cpu_train.rank1.log'}" in err
     assert _gone(pids[0])
+
+
+def test_ranks_meet_through_a_file_of_their_own_and_log_beside_the_save_dir(tmp_path):
+    """No TCP port is chosen (and freed) before rank 0 binds it: nothing for another program to take."""
+    from sigma_plugin.cli.cpu_train import save_dir, worker_commands
+    cmds = worker_commands(["DATA", "--save-dir", "a"], 2, str(tmp_path / "rv"), "fairseq-train")
+    for rank, cmd in enumerate(cmds):
+        assert cmd[cmd.index("--distributed-init-method") + 1] == f"file://{tmp_path / 'rv'}"
+        assert cmd[cmd.index("--distributed-rank") + 1] == str(rank)
+        assert not any(a.startswith("tcp://") for a in cmd)
+    assert save_dir(["DATA", "--save-dir", "a", "--save-dir=b"]) == "b" and save_dir(["DATA"]) == "checkpoints"
 
 
 def test_cpu_train_refuses_its_own_flags():
@@ -144,7 +158,7 @@ def test_entropy_alarm_stops_every_rank_and_rank0_alone_saves(data, tmp_path):
     out = res.stdout + res.stderr
     assert res.returncode == 1, out[-3000:]
     assert "Training stopped by --sigma-entropy-alarm-stop" in out
-    assert "Training stopped by --sigma-entropy-alarm-stop" in (tmp_path / "cpu_train.rank1.log").read_text()
+    assert "Training stopped by --sigma-entropy-alarm-stop" in (save / "cpu_train.rank1.log").read_text()
     assert sorted(p.name for p in save.glob("entropy_alarm_u*")) == ["entropy_alarm_u0.pt"]
     inspect = subprocess.run([str(BIN / "sigma-inspect"), "--json", str(save / "entropy_alarm_u0.pt")],
                              capture_output=True, text=True, timeout=300)

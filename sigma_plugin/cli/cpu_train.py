@@ -8,8 +8,11 @@ itself, each with an explicit rank:
     sigma-cpu-train --nproc 2 [--threads 1] -- DATA --user-dir sigma_plugin --arch ... [fairseq-train flags]
 
 adding ``--cpu --distributed-backend gloo --distributed-world-size N --distributed-no-spawn
---distributed-init-method tcp://127.0.0.1:PORT --distributed-rank R --ddp-backend legacy_ddp``.
-Rank 0 logs as usual; the others log to ``cpu_train.rank<R>.log`` in the current directory.
+--distributed-init-method file://RENDEZVOUS --distributed-rank R --ddp-backend legacy_ddp``. The
+ranks meet through a file in a fresh temporary folder (removed at the end), not a TCP port that
+another program could take between choosing it and rank 0 binding it.
+Rank 0 logs as usual; the others log to ``cpu_train.rank<R>.log`` beside the checkpoints (the
+``--save-dir``, fairseq's default ``checkpoints``), so two runs never share a log.
 If one process fails, the others are stopped, the launcher says which rank failed, how (exit
 status or signal) and where its log is, and returns its exit status. SIGTERM/SIGINT/SIGHUP sent
 to the launcher are passed on to every worker (no orphans); the launcher then returns 128 + the
@@ -19,9 +22,9 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 from typing import List, Optional
 
@@ -29,15 +32,21 @@ RESERVED = ("--distributed-world-size", "--distributed-rank", "--distributed-ini
             "--distributed-no-spawn", "--distributed-backend", "--ddp-backend")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def save_dir(train_args: List[str]) -> str:
+    """The run's --save-dir (the last one given; fairseq's default ``checkpoints``)."""
+    found = "checkpoints"
+    for i, a in enumerate(train_args):
+        if a == "--save-dir" and i + 1 < len(train_args):
+            found = train_args[i + 1]
+        elif a.startswith("--save-dir="):
+            found = a.split("=", 1)[1]
+    return found
 
 
-def worker_commands(train_args: List[str], nproc: int, port: int, fairseq_train: str) -> List[List[str]]:
+def worker_commands(train_args: List[str], nproc: int, rendezvous: str, fairseq_train: str) -> List[List[str]]:
+    """``rendezvous``: a file that does not exist yet, in a folder only this run uses."""
     common = [fairseq_train, *train_args, "--cpu", "--distributed-backend", "gloo", "--distributed-world-size",
-              str(nproc), "--distributed-no-spawn", "--distributed-init-method", f"tcp://127.0.0.1:{port}",
+              str(nproc), "--distributed-no-spawn", "--distributed-init-method", f"file://{rendezvous}",
               "--ddp-backend", "legacy_ddp"]
     return [common + ["--distributed-rank", str(rank)] for rank in range(nproc)]
 
@@ -114,10 +123,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                 p.send_signal(signum)
 
     handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    log_dir = save_dir(train_args)
+    os.makedirs(log_dir, exist_ok=True)
+    meeting = tempfile.mkdtemp(prefix="sigma-cpu-train-")
     previous = {s: signal.signal(s, forward) for s in handled}
     try:
-        for rank, cmd in enumerate(worker_commands(train_args, args.nproc, free_port(), fairseq_train)):
-            log = None if rank == 0 else os.path.abspath(f"cpu_train.rank{rank}.log")
+        commands = worker_commands(train_args, args.nproc, os.path.join(meeting, "rendezvous"), fairseq_train)
+        for rank, cmd in enumerate(commands):
+            log = None if rank == 0 else os.path.abspath(os.path.join(log_dir, f"cpu_train.rank{rank}.log"))
             out = open(log, "w") if log else None
             procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
                                           preexec_fn=_die_with_parent))
@@ -152,6 +165,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _exit_status(code)
     finally:
         _stop(procs, grace=5.0)
+        shutil.rmtree(meeting, ignore_errors=True)
         for s, handler in previous.items():
             signal.signal(s, handler)
 
