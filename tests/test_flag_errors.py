@@ -27,7 +27,7 @@ CASES = [
     (["--sigma-deepnorm", "--sigma-gamma-init", "one"], "--sigma-deepnorm"),
     (["--sigma-reparam-output"], "--sigma-reparam-output"),
     (["--sigma-reparam-output", "--sigma-reparam", "none"], "--sigma-reparam-output"),
-    (["--encoder-normalize-before"], "--encoder-normalize-before"),
+    (["--sigma-layernorm", "post", "--encoder-normalize-before"], "--encoder-normalize-before"),
     (["--sigma-log-interval", "-1"], "--sigma-log-interval"),
     (["--sigma-entropy-alarm", "-1"], "--sigma-entropy-alarm"),
     (["--sigma-entropy-alarm", "nan"], "--sigma-entropy-alarm"),

@@ -14,8 +14,13 @@ class SigmaMetricsMixin:
     sigma_metrics: SigmaMetrics
 
     def sigma_query_padding_masks(self, sample) -> Optional[Dict[str, torch.Tensor]]:
-        """Query padding of the decoder's attention (its input tokens), for the probe's means."""
-        return {"decoder": sample["net_input"]["prev_output_tokens"].eq(self.padding_idx)}
+        """Query padding of the decoder's attention (its input tokens), for the probe's means;
+        None for models without one (language models, encoders): self-attention takes its queries'
+        padding from its key padding mask."""
+        tokens = sample["net_input"].get("prev_output_tokens")
+        if tokens is None or getattr(self, "padding_idx", None) is None:
+            return None
+        return {"decoder": tokens.eq(self.padding_idx)}
 
     def forward(self, model, sample, reduce=True):
         if not self.sigma_metrics.due(model):

@@ -1,15 +1,13 @@
 """One worker's entropy/σ/γ measurements as summable ``sigma/...`` logging entries (sums and
 counts, which fairseq may add across workers and micro-batches; sigma_reduction divides them).
 No fairseq import."""
-import re
 from typing import Dict, Mapping
 
 from torch import nn
 
+from sigma_plugin.models.introspection import layer_position
 from sigma_plugin.nn import AttentionRecord, sigma_reparam_modules
 
-# layers / transformer_layers: fairseq's names in MT stacks and in the S2T encoder
-_LAYER_RE = re.compile(r"^(encoder|decoder)\.(?:layers|transformer_layers)\.(\d+)\.")
 _SIDE = {"encoder": "enc", "decoder": "dec"}
 
 
@@ -25,8 +23,8 @@ def logging_entries(model: nn.Module, records: Mapping[str, AttentionRecord], pe
             out[f"sigma/entlb/{kind}/{layer}/{h}"] = float(rec.bound_sum[h])
             out[f"sigma/qk/{kind}/{layer}/{h}"] = float(rec.sigma_qk[h])
     for qname, _, p in sigma_reparam_modules(model):
-        m = _LAYER_RE.match(qname)
-        group = f"{_SIDE[m.group(1)]}/{m.group(2)}" if m else "other/0"
+        position = layer_position(qname)
+        group = f"{_SIDE[position[0]]}/{position[1]}" if position else "other/0"
         out[f"sigma/gamma/{group}"] = out.get(f"sigma/gamma/{group}", 0.0) + float(p.gamma.detach())
         out[f"sigma/sigma/{group}"] = out.get(f"sigma/sigma/{group}", 0.0) + float(p.last_sigma)
         out[f"sigma/count/{group}"] = out.get(f"sigma/count/{group}", 0.0) + 1.0

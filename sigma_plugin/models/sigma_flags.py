@@ -1,12 +1,14 @@
-"""The `--sigma-*` model flags, defined once (one dataclass for every sigma_* model, MT and ASR),
-and the error their bad values raise."""
+"""The `--sigma-*` model flags, defined once (one dataclass for every sigma_* model), and the error
+their bad values raise. ``SigmaModelConfig`` is every twin's (``sigma_<arch>``: LayerNorm where the
+stock arch puts it); ``SigmaPostLNModelConfig`` differs only in defaulting to post-LN, for the
+speech families whose recipes and checkpoints rely on that."""
 from dataclasses import dataclass, field
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.dataclass.utils import gen_parser_from_dataclass
 
 SIGMA_REPARAM_CHOICES = ChoiceEnum(["all", "attention", "none"])
-LAYERNORM_CHOICES = ChoiceEnum(["post", "pre", "none"])
+LAYERNORM_CHOICES = ChoiceEnum(["stock", "post", "pre", "none"])
 
 class SigmaOptionError(ValueError):
     """A bad flag value or combination. fairseq-train / fairseq-generate stop with this one-line
@@ -51,10 +53,12 @@ class SigmaModelConfig(FairseqDataclass):
                           "weights) instead of rebuilding it there from W and γ/σ (the default: a stock "
                           "model's memory for one more scaling of each weight per update)"})
     sigma_layernorm: LAYERNORM_CHOICES = field(
-        default="post",
-        metadata={"help": "LayerNorm placement: 'post' (after the residual add; the paper's setting), "
-                          "'pre' (before each sublayer, with a final LayerNorm), or 'none' (no LayerNorm "
-                          "at all: the paper's no-LN ablation). Replaces --encoder/decoder-normalize-before"})
+        default="stock",
+        metadata={"help": "LayerNorm placement: 'stock' (where the stock arch puts it), 'post' (after the "
+                          "residual add; the paper's setting), 'pre' (before each sublayer, with a final "
+                          "LayerNorm), or 'none' (no LayerNorm in the layers: the paper's no-LN ablation). "
+                          "'post'/'pre'/'none' set the model's own switches (--encoder/decoder-normalize-before, "
+                          "--layer-norm-first) after the arch function ran"})
     sigma_deepnorm: bool = field(
         default=False,
         metadata={"help": "DeepNorm baseline (Wang et al. 2022, DeepNet): post-LN with residual x·α + f(x) and "
@@ -62,13 +66,19 @@ class SigmaModelConfig(FairseqDataclass):
                           "formulas. Needs --sigma-layernorm post"})
 
 
-def add_sigma_args(parser) -> None:
-    gen_parser_from_dataclass(parser, SigmaModelConfig())
+@dataclass
+class SigmaPostLNModelConfig(SigmaModelConfig):
+    sigma_layernorm: LAYERNORM_CHOICES = field(
+        default="post", metadata=SigmaModelConfig.__dataclass_fields__["sigma_layernorm"].metadata)
 
 
-def set_sigma_defaults(args) -> None:
+def add_sigma_args(parser, config: type = SigmaModelConfig) -> None:
+    gen_parser_from_dataclass(parser, config())
+
+
+def set_sigma_defaults(args, config: type = SigmaModelConfig) -> None:
     """Fill in missing --sigma-* attributes (architecture functions, old checkpoints)."""
-    for name, f in SigmaModelConfig.__dataclass_fields__.items():
-        if not hasattr(args, name):
+    for name, f in config.__dataclass_fields__.items():
+        if name.startswith("sigma_") and not hasattr(args, name):
             setattr(args, name, f.default)
 

@@ -6,6 +6,8 @@ built model; its class mixes in ``RecordsUpdates``. The pieces: sigma_flags (the
 sigma_validation, no_layernorm, deepnorm, sigma_selection (which modules), introspection
 (where layers and attention modules live), decoding_cache, checkpoint_loading.
 """
+import logging
+
 import torch
 from torch import nn
 
@@ -13,27 +15,35 @@ from sigma_plugin.nn import (apply_sigma_reparam, broadcast_sigma_state, recompu
                              remove_sigma_reparam)
 
 from .deepnorm import apply_deepnorm
+from .introspection import layer_lists
 from .no_layernorm import remove_layernorms
-from .sigma_selection import scale_initial_weights, sigma_reparam_selection, user_exclude_patterns
+from .sigma_flags import SigmaOptionError
+from .sigma_selection import (scale_initial_weights, sigma_reparam_selection, unsupported_weights,
+                              user_exclude_patterns)
 from .sigma_validation import parse_gamma_init
 
+logger = logging.getLogger(__name__)
 
-def apply_sigma_options(model: nn.Module, args, encoder_layers: nn.ModuleList, decoder_layers,
-                        decoder_cfg=None) -> dict:
+
+def apply_sigma_options(model: nn.Module, args, name: str = "") -> dict:
     """Apply --sigma-layernorm none, --sigma-deepnorm and σReparam to a built model, in that order
-    (DeepNorm's init first, so that σReparam keeps the β-scaled weights). The layer lists are
-    the model's own ModuleLists (DeepNorm replaces their items); ``decoder_cfg``: the decoder's
-    TransformerConfig, for DeepNorm. Returns a summary."""
+    (DeepNorm's init first, so that σReparam keeps the β-scaled weights). The layers are found by
+    introspection (any fairseq model). Logs one summary line (``name``: the model's name) and
+    returns the summary."""
     summary = {}
     model.sigma_args = args  # the model's configuration, for snapshots written outside fairseq's checkpoints
     user_exclude_patterns(model, args)
+    stacks = layer_lists(model)
     if args.sigma_layernorm == "none":
-        summary["layernorms_removed"] = remove_layernorms(list(encoder_layers) + list(decoder_layers))
+        summary["layernorms_removed"] = remove_layernorms(
+            [layer for layers in stacks["encoder"] + stacks["decoder"] for layer in layers])
     if args.sigma_deepnorm:
-        summary["deepnorm"] = apply_deepnorm(encoder_layers, decoder_layers, decoder_cfg)
+        summary["deepnorm"] = apply_deepnorm(_one_stack(stacks, "encoder"), _one_stack(stacks, "decoder"),
+                                             decoder_cfg=getattr(getattr(model, "decoder", None), "cfg", None))
     if getattr(args, "sigma_init_scale", 1.0) != 1.0:
         summary["init_scaled"] = scale_initial_weights(model, args, args.sigma_init_scale)
     if args.sigma_reparam != "none":
+        summary["left_plain"] = unsupported_weights(model)
         include, exclude = sigma_reparam_selection(model, args)
         summary["sigma_reparam"] = apply_sigma_reparam(
             model, include=include, exclude=exclude,
@@ -41,7 +51,24 @@ def apply_sigma_options(model: nn.Module, args, encoder_layers: nn.ModuleList, d
             n_power_iterations=args.sigma_power_iterations)
         # u is a buffer: start every data-parallel rank from rank 0's (fairseq does not broadcast buffers).
         broadcast_sigma_state(model)
+    _log_summary(name or type(model).__name__, args, summary)
     return summary
+
+
+def _one_stack(stacks, side):
+    """The one layer list of a side for DeepNorm (its α/β depend on that side's depth)."""
+    if len(stacks[side]) > 1:
+        raise SigmaOptionError(f"--sigma-deepnorm: the model has {len(stacks[side])} {side} layer stacks; "
+                               f"DeepNorm's constants are defined for one encoder and one decoder stack")
+    return stacks[side][0] if stacks[side] else []
+
+
+def _log_summary(name: str, args, summary: dict) -> None:
+    logger.info("%s: %d weights σReparam'd (%s), layernorm=%s, deepnorm=%s", name,
+                len(summary.get("sigma_reparam", [])), args.sigma_reparam, args.sigma_layernorm,
+                bool(summary.get("deepnorm", False)))
+    for module, why in summary.get("left_plain", {}).items():
+        logger.info("%s: %s left plain: %s", name, module, why)
 
 
 class RecordsUpdates:

@@ -12,10 +12,10 @@ from fairseq.models.speech_to_text.s2t_transformer import S2TTransformerModel
 
 from sigma_plugin.nn.ctc_greedy import ctc_greedy_decode
 
-from .sigma_flags import add_sigma_args
+from .sigma_flags import SigmaPostLNModelConfig, add_sigma_args
 from .sigma_options import RecordsUpdates, apply_sigma_options
 from .sigma_validation import prepare_sigma_args
-from .sigma_s2t_transformer import (SigmaS2TTransformerEncoder, log_summary, sigma_s2t_transformer_base,
+from .sigma_s2t_transformer import (SigmaS2TTransformerEncoder, sigma_s2t_transformer_base,
                                     sigma_s2t_transformer_l, sigma_s2t_transformer_m,
                                     sigma_s2t_transformer_s, sigma_s2t_transformer_tiny)
 
@@ -31,17 +31,16 @@ class SigmaS2TCTCModel(RecordsUpdates, FairseqEncoderModel):
     @staticmethod
     def add_args(parser):
         S2TTransformerModel.add_args(parser)  # conv/encoder options; decoder ones are ignored
-        add_sigma_args(parser)
+        add_sigma_args(parser, SigmaPostLNModelConfig)
 
     @classmethod
     def build_model(cls, args, task):
-        prepare_sigma_args(args)
+        prepare_sigma_args(args, SigmaPostLNModelConfig)
         sigma_s2t_ctc_base(args)
         args.tgt_dict_size = len(task.target_dictionary)
         encoder = SigmaS2TTransformerEncoder(args, ctc_head=True)
         model = cls(encoder, blank_idx=task.target_dictionary.bos())
-        model.sigma_summary = apply_sigma_options(model, args, encoder.transformer_layers, [])
-        log_summary("sigma_s2t_ctc", args, model.sigma_summary)
+        model.sigma_summary = apply_sigma_options(model, args, "sigma_s2t_ctc")
         return model
 
     def forward(self, src_tokens, src_lengths, **unused):

@@ -22,9 +22,9 @@ from fairseq.models.speech_to_text.s2t_transformer import (
     s2t_transformer_l, s2t_transformer_m, s2t_transformer_s)
 
 from .decoding_cache import DecodingCache
-from .sigma_flags import SigmaOptionError, add_sigma_args
-from .sigma_options import RecordsUpdates, apply_sigma_options
-from .sigma_validation import prepare_sigma_args
+from .sigma_flags import SigmaOptionError, SigmaPostLNModelConfig
+from .sigma_validation import preset_layernorm_switches
+from .twins import SigmaTwin
 
 logger = logging.getLogger(__name__)
 
@@ -67,15 +67,7 @@ class SigmaS2TTransformerEncoder(S2TTransformerEncoder):
 
 def set_layernorm_default(args) -> None:
     """fairseq's s2t presets default to pre-LN; ours follow --sigma-layernorm (post by default)."""
-    pre = str(getattr(args, "sigma_layernorm", "post")) == "pre"
-    args.encoder_normalize_before = getattr(args, "encoder_normalize_before", pre)
-    args.decoder_normalize_before = getattr(args, "decoder_normalize_before", pre)
-
-
-def log_summary(name: str, args, summary: dict) -> None:
-    logger.info("%s: %d weights σReparam'd (%s), layernorm=%s, deepnorm=%s", name,
-                len(summary.get("sigma_reparam", [])), args.sigma_reparam, args.sigma_layernorm,
-                bool(summary.get("deepnorm", False)))
+    preset_layernorm_switches(args, SigmaPostLNModelConfig)
 
 
 class SigmaS2TTransformerDecoder(DecodingCache, TransformerDecoderScriptable):
@@ -83,13 +75,11 @@ class SigmaS2TTransformerDecoder(DecodingCache, TransformerDecoderScriptable):
 
 
 @register_model("sigma_s2t_transformer")
-class SigmaS2TTransformerModel(RecordsUpdates, S2TTransformerModel):
-    """Speech-to-text encoder-decoder Transformer with σReparam (docs/asr.md)."""
-
-    @staticmethod
-    def add_args(parser):
-        S2TTransformerModel.add_args(parser)
-        add_sigma_args(parser)
+class SigmaS2TTransformerModel(SigmaTwin, S2TTransformerModel):
+    """Speech-to-text encoder-decoder Transformer with σReparam (docs/asr.md): the twin of fairseq's
+    s2t_transformer, post-LN by default, with a CTC head when a CTC loss trains it."""
+    sigma_config = SigmaPostLNModelConfig
+    sigma_stock_model = "s2t_transformer"
 
     @classmethod
     def build_encoder(cls, args):
@@ -101,15 +91,6 @@ class SigmaS2TTransformerModel(RecordsUpdates, S2TTransformerModel):
     def build_decoder(cls, args, task, embed_tokens):
         # as S2TTransformerModel.build_decoder, with our class
         return SigmaS2TTransformerDecoder(args, task.target_dictionary, embed_tokens)
-
-    @classmethod
-    def build_model(cls, args, task):
-        prepare_sigma_args(args)
-        model = super().build_model(args, task)
-        model.sigma_summary = apply_sigma_options(model, args, model.encoder.transformer_layers,
-                                                  model.decoder.layers, decoder_cfg=model.decoder.cfg)
-        log_summary("sigma_s2t_transformer", args, model.sigma_summary)
-        return model
 
     def get_ctc_output(self, net_output, sample=None):
         # S2TTransformerModel.get_ctc_output computes the same; the encoder's says which flag

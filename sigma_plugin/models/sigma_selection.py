@@ -1,18 +1,41 @@
 """Which modules the --sigma-* flags touch: σReparam's include/exclude patterns (--sigma-reparam,
 --sigma-reparam-output, --sigma-exclude) and --sigma-init-scale's initial weight scaling."""
 import fnmatch
-from typing import List, Tuple
+from collections import Counter
+from typing import Dict, List, Tuple
 
 import torch
 from torch import nn
 
-from sigma_plugin.nn import is_probeable_attention
+from sigma_plugin.nn import is_probeable_attention, is_sigma_reparametrized
 from sigma_plugin.nn.sigma_reparam import SUPPORTED_TYPES
 
 from .sigma_flags import SigmaOptionError
 
-# Output layers (vocabulary projections) are left plain unless --sigma-reparam-output.
-OUTPUT_LAYER_PATTERNS = ("decoder.output_projection", "*ctc_proj")
+# Output layers (vocabulary / label projections) are left plain unless --sigma-reparam-output:
+# MT/LM/S2T decoders, CTC heads, wav2vec2 fine-tuning heads, classification heads, adaptive softmax.
+OUTPUT_LAYER_PATTERNS = ("decoder.output_projection", "*ctc_proj", "w2v_encoder.proj",
+                         "classification_heads.*.out_proj", "*adaptive_softmax.*")
+
+
+def unsupported_weights(model: nn.Module) -> Dict[str, str]:
+    """Linear/Conv modules σReparam must leave plain, with the reason: a weight shared with another
+    module (tied projections, adaptive input/softmax, RoBERTa's LM head: a parametrization would
+    untie it), or a weight that is not a parameter (the old ``nn.utils.weight_norm``, e.g. wav2vec2's
+    positional convolution: it computes ``weight`` from ``weight_g``/``weight_v``)."""
+    uses = Counter(id(p) for _, p in model.named_parameters(remove_duplicate=False))
+    skipped = {}
+    for name, module in model.named_modules():
+        if not (name and isinstance(module, SUPPORTED_TYPES)):
+            continue
+        weight = module._parameters.get("weight") if "weight" in module._parameters else None
+        if is_sigma_reparametrized(module):
+            continue
+        if weight is None:
+            skipped[name] = "its weight is not a parameter (weight norm)"
+        elif uses[id(weight)] > 1:
+            skipped[name] = "its weight is shared with another module (kept plain and tied)"
+    return skipped
 
 
 def user_exclude_patterns(model: nn.Module, args) -> List[str]:
@@ -34,7 +57,7 @@ def excluded_patterns(model: nn.Module, args) -> List[str]:
     exclude = user_exclude_patterns(model, args)
     if not args.sigma_reparam_output:
         exclude += list(OUTPUT_LAYER_PATTERNS)
-    return exclude
+    return exclude + list(unsupported_weights(model))
 
 
 def sigma_reparam_selection(model: nn.Module, args) -> Tuple[List[str], List[str]]:

@@ -1,12 +1,16 @@
 """Validation of the --sigma-* model flags (and of fairseq's precision flags on CPU), and their
 translation into fairseq's own options."""
+import argparse
+import logging
 import math
 
 import torch
 
 from sigma_plugin.nn.sigma_reparam import validate_gamma_init
 
-from .sigma_flags import SigmaOptionError, set_sigma_defaults
+from .sigma_flags import SigmaModelConfig, SigmaOptionError, set_sigma_defaults
+
+logger = logging.getLogger(__name__)
 
 # most specific first: fairseq sets fp16 too for --bf16 and the --memory-efficient-* flags
 _LOW_PRECISION_FLAGS = ("memory_efficient_bf16", "memory_efficient_fp16", "bf16", "fp16", "amp")
@@ -28,28 +32,126 @@ def check_precision_flags(args, resolved_only: bool = False) -> None:
                                f"on CPU only fp32 training is supported (drop {flag})")
 
 
-def prepare_sigma_args(args) -> None:
-    """Validate the --sigma-* flags and translate them into fairseq's own options.
+# fairseq's LayerNorm-placement switches (True = pre-LN): MT/LM/BART/RoBERTa/S2T, wav2vec2
+LAYERNORM_SWITCHES = ("encoder_normalize_before", "decoder_normalize_before", "layer_norm_first")
+
+
+def prepare_sigma_args(args, config: type = SigmaModelConfig) -> None:
+    """Validate the --sigma-* flags, refuse what σReparam cannot run under, and translate
+    --sigma-layernorm into the model's own switches (after the arch function ran: it may have
+    hard-coded them, e.g. fairseq's ``base_lm_architecture`` sets pre-LN).
 
     Called before the model is built; raises SigmaOptionError naming the offending flag.
     """
-    set_sigma_defaults(args)
+    set_sigma_defaults(args, config)
     try:
         _check_sigma_args(args)
+        refuse_unsafe_flags(args)
     except SigmaOptionError:
         raise
     except ValueError as e:
         raise SigmaOptionError(str(e)) from None
-    pre = args.sigma_layernorm == "pre"
-    for side in ("encoder", "decoder"):
-        setattr(args, f"{side}_normalize_before", pre)
+    if args.sigma_layernorm != "stock":
+        pre = args.sigma_layernorm == "pre"
+        for switch in layernorm_switches(args):
+            if bool(getattr(args, switch)) != pre:
+                if not pre and _set_on_command_line(args, switch):
+                    raise SigmaOptionError(f"--{switch.replace('_', '-')} conflicts with --sigma-layernorm "
+                                           f"{args.sigma_layernorm}; use --sigma-layernorm pre")
+                logger.info("--sigma-layernorm %s: %s set to %s (the arch or the command line had %s)",
+                            args.sigma_layernorm, switch, pre, getattr(args, switch))
+            setattr(args, switch, pre)
+
+
+def _set_on_command_line(args, switch) -> bool:
+    """A switch that is on in a command-line namespace and that no arch function turned on (the twin
+    arch functions record the ones the stock arch turned on; the hand-written archs only fill in
+    switches that are absent, off unless --sigma-layernorm pre)."""
+    return isinstance(args, argparse.Namespace) and switch not in getattr(args, "_sigma_arch_switches", ())
+
+
+def record_arch_switches(args, stock_arch_fn) -> None:
+    """Run a stock arch function and note the LayerNorm switches it turned on (see above)."""
+    before = {s: getattr(args, s, None) for s in LAYERNORM_SWITCHES}
+    stock_arch_fn(args)
+    turned_on = [s for s in LAYERNORM_SWITCHES if getattr(args, s, None) and not before[s]]
+    if turned_on and isinstance(args, argparse.Namespace):
+        args._sigma_arch_switches = sorted(set(getattr(args, "_sigma_arch_switches", ())) | set(turned_on))
+
+
+def preset_layernorm_switches(args, config: type) -> None:
+    """For a family whose --sigma-layernorm default is not 'stock' (post-LN speech models): before
+    a stock arch function runs, set the encoder/decoder switches it would otherwise default to
+    pre-LN, from --sigma-layernorm (switches given on the command line are kept)."""
+    placement = str(getattr(args, "sigma_layernorm", config.__dataclass_fields__["sigma_layernorm"].default))
+    if placement == "stock":
+        return
+    for switch in ("encoder_normalize_before", "decoder_normalize_before"):
+        if not hasattr(args, switch):
+            setattr(args, switch, placement == "pre")
+
+
+def layernorm_switches(args):
+    """The LayerNorm-placement switches this model's configuration has."""
+    return [s for s in LAYERNORM_SWITCHES if _has(args, s)]
+
+
+def is_pre_ln(args) -> bool:
+    """The placement --sigma-layernorm gives (pre-LN when any switch of the model says so)."""
+    if args.sigma_layernorm != "stock":
+        return args.sigma_layernorm == "pre"
+    return any(bool(getattr(args, s)) for s in layernorm_switches(args))
+
+
+def _has(args, name) -> bool:
+    try:
+        return hasattr(args, name) and getattr(args, name) is not None
+    except Exception:  # an omegaconf interpolation that does not resolve here
+        return False
+
+
+def _flag_value(args, name, default=None):
+    try:
+        return getattr(args, name, default)
+    except Exception:  # an unresolved interpolation (a config built outside fairseq-train)
+        return default
+
+
+def refuse_unsafe_flags(args) -> None:
+    """fairseq options under which a σReparam weight would silently compute something else."""
+    if args.sigma_reparam == "none":
+        return
+    for flag, why in (
+            ("checkpoint_activations", "the layer forward runs again in the backward pass, which advances "
+                                       "σReparam's power iteration a second time and rebuilds a different W_hat"),
+            ("offload_activations", "it implies --checkpoint-activations: the layer forward runs again in the "
+                                    "backward pass and advances σReparam's power iteration a second time")):
+        if _flag_value(args, flag, False):
+            raise SigmaOptionError(f"--{flag.replace('_', '-')} is not supported with σReparam: {why}. Drop it "
+                                   f"(or use --sigma-reparam none)")
+    for flag in ("quant_noise_pq", "quant_noise_scalar"):
+        if (_flag_value(args, flag, 0) or 0) > 0:
+            raise SigmaOptionError(f"--{flag.replace('_', '-')} is not supported with σReparam: quant-noise writes "
+                                   f"into the weight tensor, which σReparam computes anew from W on every "
+                                   f"forward (the noise would be lost). Set it to 0")
+    if _flag_value(args, "ddp_backend", None) == "fully_sharded":
+        raise SigmaOptionError("--ddp-backend fully_sharded is not supported with σReparam: FSDP wraps the layers "
+                               "while the model is built, before σReparam can be applied. Use --ddp-backend "
+                               "c10d or legacy_ddp")
+    if _flag_value(args, "store_ema", False):
+        raise SigmaOptionError("--store-ema is not supported with σReparam: the EMA would average the power "
+                               "iteration's unit vector u like a weight (no longer a unit vector). Drop "
+                               "--store-ema")
 
 
 def _check_sigma_args(args) -> None:
     if str(args.sigma_reparam) not in ("all", "attention", "none"):
         raise ValueError(f"--sigma-reparam must be all, attention or none, got {args.sigma_reparam!r}")
-    if str(args.sigma_layernorm) not in ("post", "pre", "none"):
-        raise ValueError(f"--sigma-layernorm must be post, pre or none, got {args.sigma_layernorm!r}")
+    if str(args.sigma_layernorm) not in ("stock", "post", "pre", "none"):
+        raise ValueError(f"--sigma-layernorm must be stock, post, pre or none, got {args.sigma_layernorm!r}")
+    if args.sigma_layernorm in ("post", "pre") and not layernorm_switches(args):
+        raise ValueError(f"--sigma-layernorm {args.sigma_layernorm}: this model has no LayerNorm-placement "
+                         f"switch ({', '.join(LAYERNORM_SWITCHES)}); use --sigma-layernorm stock")
     if not isinstance(args.sigma_power_iterations, int) or args.sigma_power_iterations < 1:
         raise ValueError(f"--sigma-power-iterations must be >= 1, got {args.sigma_power_iterations!r}")
     parse_gamma_init(args.sigma_gamma_init)
@@ -59,9 +161,10 @@ def _check_sigma_args(args) -> None:
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
         raise ValueError(f"--sigma-init-scale must be a positive number, got {scale!r}")
     if args.sigma_deepnorm:
-        if args.sigma_layernorm != "post":
+        if args.sigma_layernorm in ("pre", "none") or is_pre_ln(args):
+            placement = args.sigma_layernorm if args.sigma_layernorm != "stock" else "stock (pre-LN here)"
             raise ValueError(f"--sigma-deepnorm is a post-LN method; it cannot be combined with "
-                             f"--sigma-layernorm {args.sigma_layernorm}")
+                             f"--sigma-layernorm {placement}")
         if args.sigma_reparam != "none" and parse_gamma_init(args.sigma_gamma_init) != "sigma0":
             raise ValueError("--sigma-deepnorm with σReparam needs --sigma-gamma-init sigma0: another γ₀ "
                              "would undo DeepNorm's β-scaled initialisation")
@@ -71,12 +174,6 @@ def _check_sigma_args(args) -> None:
                                       or getattr(args, "share_all_embeddings", False)):
         raise ValueError("--sigma-reparam-output cannot reparametrize an output projection tied to the "
                          "embeddings: drop --share-decoder-input-output-embed/--share-all-embeddings")
-    pre = args.sigma_layernorm == "pre"
-    for side in ("encoder", "decoder"):
-        flag = f"{side}_normalize_before"
-        if getattr(args, flag, False) and not pre:
-            raise ValueError(f"--{flag.replace('_', '-')} conflicts with --sigma-layernorm "
-                             f"{args.sigma_layernorm}; use --sigma-layernorm pre")
 
 
 def parse_gamma_init(value):

@@ -162,6 +162,8 @@ class _SigmaReparam(nn.Module):
         self.register_buffer("u", _start_vector(weight.shape[1:].numel()).to(
             device=weight.device, dtype=_compute_dtype(weight.dtype), copy=True))
         self.gamma = nn.Parameter(torch.ones((), dtype=torch.float32, device=weight.device))
+        self.gamma_init = gamma_init  # the γ₀ rule, also applied to a plain weight imported later
+        self.imported = False  # set when a plain (stock) weight was loaded into it
         self.sigma0 = float("nan")
         self.last_sigma = torch.tensor(float("nan"))  # detached, for logging (no host sync in forward)
         # (scope, W, γ, versions, γ/σ): reused only inside a cached_sigma_weights() scope.
@@ -171,22 +173,30 @@ class _SigmaReparam(nn.Module):
             self._initialise(weight)
 
     @torch.no_grad()
-    def _initialise(self, weight: torch.Tensor) -> None:
-        """u from INIT_POWER_ITERATIONS steps, σ₀ as eval computes it, γ₀ from gamma_init."""
+    def initial_state(self, weight: torch.Tensor):
+        """(u, σ₀, γ₀) for ``weight``: u from INIT_POWER_ITERATIONS steps from the fixed start,
+        σ₀ = vᵀWu exactly as eval computes it from that u, γ₀ from the γ₀ rule. With γ₀ = σ₀ the
+        module computes exactly W whatever the accuracy of u (W_hat = (σ₀/σ₀)·W)."""
         w2d = weight.detach().flatten(1).to(_compute_dtype(weight.dtype))
         # a sum is much cheaper than isfinite() and finite for finite weights (barring overflow)
         if not torch.isfinite(w2d.sum()) and not torch.isfinite(w2d).all():
             raise ValueError("σReparam: the weight contains non-finite values (nan/inf); "
                              "cannot estimate its spectral norm")
+        start = _start_vector(w2d.shape[1]).to(device=w2d.device, dtype=w2d.dtype)
         with _fp32_region(w2d.device):
             # u ← WᵀW u / ‖WᵀW u‖ (v = W u need not be normalised in between)
-            _, u = power_iteration(w2d, self.u.to(w2d.dtype), INIT_POWER_ITERATIONS, normalize_v=False)
+            _, u = power_iteration(w2d, start, INIT_POWER_ITERATIONS, normalize_v=False)
             if not torch.isfinite(u).all():  # W u = 0 (a zero weight) or overflow: keep the start
-                u = self.u.to(w2d.dtype)
-            self.u.copy_(u)
-            sigma0 = float(self._sigma(w2d, self.u.to(w2d.dtype), update=False))
+                u = start
+            sigma0 = float(power_iteration(w2d, u, 1, self.eps)[0])
+        return u, sigma0, _gamma_value(self.gamma_init, sigma0)
+
+    @torch.no_grad()
+    def _initialise(self, weight: torch.Tensor) -> None:
+        u, sigma0, gamma0 = self.initial_state(weight)
+        self.u.copy_(u)
         self.sigma0 = sigma0
-        self.gamma.fill_(_gamma_value(self._pending_gamma_init, sigma0))
+        self.gamma.fill_(gamma0)
         self.last_sigma = torch.tensor(sigma0)
         self._pending_gamma_init = None
         self.__dict__.pop("_weight_ref", None)
@@ -308,7 +318,28 @@ def sigma_reparam(module: nn.Module, gamma_init: GammaInit = "sigma0",
     parametrize.register_parametrization(module, name, p, unsafe=True)
     if p._pending_gamma_init is not None:  # deferred: the raw weight, should state_dict() come first
         p._weight_ref = weakref.ref(module.parametrizations[name].original)
+    if name == "weight":
+        module.register_load_state_dict_pre_hook(_import_plain_weight)
     return module
+
+
+def _import_plain_weight(module, state_dict, prefix, *unused) -> None:
+    """Load-state-dict pre-hook (as torch's ``weight_norm`` renames its old keys): a state dict
+    with a plain ``<prefix>weight`` (a stock model's checkpoint) loads into the σReparam module.
+    The weight becomes ``parametrizations.weight.original``; u and γ, absent from a stock state,
+    are computed from the *loaded* weight by ``initial_state`` (u: INIT_POWER_ITERATIONS power
+    steps, σ₀ from that u, γ₀ from the module's γ₀ rule: with 'sigma0' the imported module
+    computes exactly the stock weight). Training then refines u by one step per update."""
+    p = get_sigma_reparam(module)
+    plain = prefix + "weight"
+    if p is None or plain not in state_dict or prefix + "parametrizations.weight.original" in state_dict:
+        return
+    weight = state_dict.pop(plain)
+    state_dict[prefix + "parametrizations.weight.original"] = weight
+    u, p.sigma0, gamma0 = p.initial_state(weight)
+    state_dict[prefix + "parametrizations.weight.0.u"] = u.to(p.u.dtype)
+    state_dict[prefix + "parametrizations.weight.0.gamma"] = torch.tensor(gamma0, dtype=p.gamma.dtype)
+    p.imported = True
 
 
 def is_sigma_reparametrized(module: nn.Module, name: str = "weight") -> bool:
