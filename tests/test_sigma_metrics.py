@@ -146,8 +146,10 @@ def test_entropy_alarm_fires_on_forced_collapse_only(setup, tmp_path, caplog):
     assert gammas["encoder.layers.1.self_attn.q_proj"] == pytest.approx(300.0)
     # no checkpoint has been saved in that folder: the advice must not name one
     assert "checkpoint_last.pt" not in str(stopped.value) and "no checkpoint has been saved" in str(stopped.value)
-    (tmp_path / "checkpoint_last.pt").write_bytes(b"")
-    assert f"resume from {tmp_path / 'checkpoint_last.pt'}" in crit.sigma_metrics.resume_advice()
+    # a checkpoint saved at the alarm holds the collapsed model; one saved before it is named
+    for name, updates in (("checkpoint_last.pt", 3), ("checkpoint_1_2.pt", 2)):
+        torch.save({"optimizer_history": [{"num_updates": updates}], "model": {}}, tmp_path / name)
+    assert f"resume from {tmp_path / 'checkpoint_1_2.pt'} (update 2" in crit.sigma_metrics.resume_advice()
 
 
 def test_alarm_stop_decision_is_shared_by_all_ranks(setup, tmp_path, monkeypatch):
