@@ -106,6 +106,16 @@ def test_larger_budget_continues_and_redone_data_is_never_decoded_or_scored_with
     assert "(stages 1-4 were redone)" in res.stderr
 
 
+def test_entropy_alarm_snapshot_goes_to_the_experiment(corpus, tmp_path):
+    res = run_recipe(corpus, tmp_path, *TINY[:4], "--train_args",
+                     "--max-update 2 --sigma-entropy-alarm 100 --sigma-entropy-alarm-stop", "--stop_stage", "5",
+                     check=False)
+    assert res.returncode != 0 and "Training stopped by --sigma-entropy-alarm-stop" in res.stdout + res.stderr
+    exp = tmp_path / "exp" / "train_tiny"
+    assert (exp / "entropy_alarm_u0.pt").is_file() and not list(EGS.glob("entropy_alarm_u*.pt"))
+    assert f"--sigma-entropy-alarm-dir {exp}" in res.stderr
+
+
 def torch_updates(path):
     import torch
     return torch.load(path, map_location="cpu", weights_only=False)["optimizer_history"][-1]["num_updates"]
