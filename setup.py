@@ -33,6 +33,7 @@ setup(
             "sigma-inspect=sigma_plugin.cli.inspect:main",
             "sigma-export=sigma_plugin.cli.export:main",
             "sigma-cpu-train=sigma_plugin.cli.cpu_train:main",
+            "sigma-twin=sigma_plugin.cli.twin:main",
         ]
     },
 )

@@ -32,7 +32,10 @@ class SigmaMetricsMixin:
 
     @classmethod
     def reduce_metrics(cls, logging_outputs) -> None:
-        super().reduce_metrics(logging_outputs)
+        # the loss's own reduction never sees the raw sums (some criteria, e.g. wav2vec's, log
+        # every key they are given)
+        super().reduce_metrics([{k: v for k, v in log.items() if not k.startswith("sigma/")}
+                                for log in logging_outputs])
         reduce_sigma_metrics(logging_outputs)
 
     @staticmethod
