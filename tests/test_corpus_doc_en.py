@@ -39,6 +39,8 @@ hello is already the newest version</pre>
     assert html_paragraphs(page) == [
         "Installing", "Use apt install to add a new package.", "First item of a list",
         "Second item", "cell one", "cell two", "trailing text after the table"]
+    assert html_paragraphs("<p>Fix a leak in the parser (A. Author) <a href='#x'>§</a></p>") == [
+        "Fix a leak in the parser (A. Author)"]
     assert html_paragraphs("") == [] and html_paragraphs("   \n") == []
 
 
@@ -196,6 +198,8 @@ def test_wants_file_follows_the_rules():
     assert not wants_file(Source("p"), "usr/share/doc/p/html/genindex-A.html")
     assert not wants_file(Source("p"), "usr/share/doc/p/logo.png")
     assert not wants_file(Source("h", include="/en-US/"), "usr/share/doc/h/html/fr-FR/a.html")
+    assert not wants_file(Source("h"), "usr/share/doc/h/html/pt_BR/a.html")
+    assert wants_file(Source("h"), "usr/share/doc/h/html/en-US/a.html")
 
 
 def test_licence_summary_reads_machine_readable_and_free_form_files():

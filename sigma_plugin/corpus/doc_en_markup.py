@@ -41,6 +41,7 @@ _HTML_BLOCKS = ("p", "div", "li", "dd", "dt", "td", "th", "tr", "blockquote", "h
                 "footer", "aside", "main", "caption", "figcaption", "figure", "center", "title",
                 "address", "br", "hr", "body", "summary", "details", "legend", "fieldset")
 _BREAK = "\ue000"  # a private-use character: never in real text
+_ANCHOR_MARK = re.compile(r"\s*[\u00b6\u00a7]$")  # a trailing "¶" or "§" link to the paragraph
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
 _DROP_XPATH = ("|".join(f"//{t}" for t in _HTML_DROP) + "|" + "|".join(
     f"//*[contains(concat(' ', normalize-space(translate(@class, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', "
@@ -66,7 +67,7 @@ def html_paragraphs(text: str) -> List[str]:
         el.tail = _BREAK + (el.tail or "")
     if root.tag in _HTML_BLOCKS:
         root.text = _BREAK + (root.text or "")
-    return _non_empty(root.text_content().split(_BREAK))
+    return _non_empty(_ANCHOR_MARK.sub("", squash(b)) for b in root.text_content().split(_BREAK))
 
 
 # --- roff (man pages) ---------------------------------------------------------------------

@@ -33,6 +33,7 @@ COMMON_EXCLUDE = (r"/(?:_sources|_modules|_static|_images|src|class-use|index-fi
                   r"doctrees|_downloads)/|/(?:genindex[^/]*|py-modindex|search|index-all|"
                   r"allclasses[^/]*|overview-tree|[^/]*-tree|doc-index[^/]*|searchindex)\.html$|"
                   r"/(?:changelog|copyright|NEWS)[^/]*$")
+_LOCALE_DIR = re.compile(r"/([a-z]{2,3}[-_][A-Z]{2})/")  # de-DE/, pt_BR/: a translation
 _LANG_SUFFIX = re.compile(r"\.([a-z]{2}(?:[-_][A-Za-z]{2,4})?)\.x?html?(?:\.gz)?$")
 
 DEFAULT_SOURCES = (
@@ -43,7 +44,7 @@ DEFAULT_SOURCES = (
     Source("developers-reference", lang_suffix=True),
     Source("maint-guide", lang_suffix=True),
     Source("debian-faq", lang_suffix=True),
-    Source("harden-doc", lang_suffix=True),
+    Source("harden-doc", include=r"/html/en-US/"),
     Source("debian-history", lang_suffix=True),
     Source("debmake-doc", lang_suffix=True),
     Source("installation-guide-amd64", include=r"/installation-guide-amd64/en/"),
@@ -106,6 +107,31 @@ DEFAULT_SOURCES = (
     Source("pacemaker-doc"),
     Source("grass-doc"),
     Source("renpy-doc"),
+    Source("sagemath-doc", include=r"/html/en/"),
+    Source("libboost1.74-doc"),
+    Source("fp-docs-3.2.2"),
+    Source("libreoffice-help-en-us"),
+    Source("vim-doc"),
+    Source("ruby3.1-doc"),
+    Source("libglib2.0-doc"),
+    Source("libgtk-4-doc"),
+    Source("python-biopython-doc"),
+    Source("python-skimage-doc"),
+    Source("python-celery-doc"),
+    Source("python-kombu-doc"),
+    Source("python-gevent-doc"),
+    Source("python-tables-doc"),
+    Source("python-nibabel-doc"),
+    Source("python-lxml-doc"),
+    Source("python-hypothesis-doc"),
+    Source("python-cryptography-doc"),
+    Source("python-pil-doc"),
+    Source("python-mpmath-doc"),
+    Source("cython-doc"),
+    Source("docutils-doc"),
+    Source("buildbot-doc"),
+    Source("scons-doc"),
+    Source("mit-scheme-doc"),
     Source("perl-doc", include=r"\.pod$"),
     Source("manpages", include=r"^usr/share/man/man\d/"),
     Source("manpages-dev", include=r"^usr/share/man/man\d/"),
@@ -131,6 +157,9 @@ def wants_file(source: Source, path: str) -> bool:
     if source.include and not re.search(source.include, path):
         return False
     if source.exclude and re.search(source.exclude, path):
+        return False
+    locale = _LOCALE_DIR.search("/" + path)
+    if locale and not locale.group(1).startswith("en"):
         return False
     if source.lang_suffix:
         m = _LANG_SUFFIX.search(path)
