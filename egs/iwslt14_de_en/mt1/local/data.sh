@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Stage 1 of egs/iwslt14_de_en/mt1: OUTDIR SRC TGT -> OUTDIR/{train,valid,test}.{SRC,TGT}
-# The usual fairseq split: TED talk training text without its XML lines, every 23rd line held
-# out as valid, and dev2010 + tst2010-2012 (+ TEDX dev2012) concatenated as test.
+# The sources and holding-out rule of fairseq's prepare-iwslt14.sh: TED talk training text without
+# its XML lines, every 23rd line held out as valid, and dev2010 + tst2010-2012 (+ TEDX dev2012)
+# concatenated as test. Not its Moses tokenization, length filter or lowercasing (the recipe cleans
+# and encodes the raw text itself and scores cased, detokenized sacreBLEU): scores are not
+# comparable with published IWSLT'14 numbers (README.md).
 set -euo pipefail
 out=$1 src=$2 tgt=$3
 here=$(cd "$(dirname "$0")/.." && pwd)

@@ -2,7 +2,7 @@
 # Stage 1 of egs/wmt17_en_de/mt1: OUTDIR SRC TGT -> OUTDIR/{train,valid,test}.{SRC,TGT}
 # The DeepNet / σReparam setting: WMT'17 En-De training data (Europarl v7, Common Crawl,
 # News Commentary v12), newstest2013 as valid and newstest2014 (full) as test; the test
-# sets come through sacreBLEU's own downloader so that scores match published ones.
+# sets come through sacreBLEU's own downloader, the references its signature names.
 set -euo pipefail
 out=$1 src=$2 tgt=$3
 here=$(cd "$(dirname "$0")/.." && pwd)
