@@ -179,7 +179,8 @@ check_trained_on_current_data() {
 }
 if run_stage 7 "decode (beam $beam)"; then
     need_config 7
-    decode_signature valid > /dev/null
+    [ -f "$exp/.train_done" ] || die "$exp: training has not finished: run stages 5-6 first"
+    [ -f "$decode_ckpt" ] || die "$decode_ckpt not found: run stages 5-6 first"
     check_trained_on_current_data
     dev=$(device_flags "$python" "$use_gpu")
     # shellcheck disable=SC2206
