@@ -85,3 +85,12 @@ def test_advice_names_only_checkpoints_saved_before_the_alarm(tmp_path):
     advice = resume_advice(str(tmp_path), update=30, collapse_began=12)
     assert f"resume from {tmp_path / 'checkpoint_1_10.pt'} (update 10" in advice
     assert "before the entropy started to fall (after update 12)" in advice
+
+
+def test_weights_only_snapshot_of_an_older_version_is_named(tmp_path, capsys):
+    from sigma_plugin.cli.export import main
+    old = tmp_path / "entropy_alarm_u5.pt"
+    torch.save({"model": {"w": torch.zeros(1)}, "num_updates": 5, "alarm": "entropy collapse alarm"}, old)
+    assert main([str(old), str(tmp_path / "out.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "an entropy-alarm snapshot of an older sigma_plugin version" in err and "best_loss" not in err

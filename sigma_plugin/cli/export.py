@@ -30,6 +30,7 @@ def export_checkpoint(path: str, out: str, force: bool = False) -> dict:
         raise StepError(f"OUT {out!r} is the input checkpoint; write the export to another file")
     if os.path.exists(out) and not force:
         raise StepError(f"OUT {out!r} exists; pass --force to replace it")
+    refuse_weights_only_snapshot(path)
     state = load_checkpoint(path)
     args = model_args(state, path)
     from .stock_export import export_state
@@ -42,6 +43,22 @@ def export_checkpoint(path: str, out: str, force: bool = False) -> dict:
         torch.save(stock, tmp)
         load_like_stock(tmp)
     return summary
+
+
+def refuse_weights_only_snapshot(path: str) -> None:
+    """Entropy-alarm snapshots of older versions held the weights only ({"model", "num_updates",
+    "alarm"}): no model configuration to export with, and fairseq's loader fails on them with a bare
+    KeyError 'best_loss'. Say what the file is instead. Today's snapshots are fairseq checkpoints."""
+    if not os.path.basename(path).startswith("entropy_alarm_u") or not os.path.isfile(path):
+        return
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not readable this way: load_checkpoint reports it
+        return
+    if isinstance(state, dict) and "alarm" in state and "optimizer_history" not in state:
+        raise StepError(f"{path}: an entropy-alarm snapshot of an older sigma_plugin version (the weights only, "
+                        f"no model configuration), which cannot be exported; export a checkpoint fairseq saved "
+                        f"(checkpoint_*.pt), or rerun with this version, whose snapshots export")
 
 
 def load_like_stock(path: str) -> None:
