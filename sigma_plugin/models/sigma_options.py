@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from sigma_plugin.nn import (apply_sigma_reparam, broadcast_sigma_state, recomputed_sigma_weights,
-                             remove_sigma_reparam)
+                             remove_sigma_reparam, sigma_reparam_modules)
+from sigma_plugin.nn.sigma_reparam import INIT_POWER_ITERATIONS
 
 from .deepnorm import apply_deepnorm
 from .introspection import layer_lists
@@ -71,6 +72,35 @@ def _log_summary(name: str, args, summary: dict) -> None:
         logger.info("%s: %s left plain: %s", name, module, why)
 
 
+def report_import(model: nn.Module) -> int:
+    """After a load: one line when plain (stock) weights were imported into σReparam weights, and
+    one warning per --sigma-* option that makes the imported model compute something else than the
+    stock one. Returns the number of weights imported by this load."""
+    fresh = [p for _, _, p in sigma_reparam_modules(model) if p.imported is True]
+    for p in fresh:
+        p.imported = "reported"  # each import is reported once (still true-ish for callers)
+    if not fresh:
+        return 0
+    args = getattr(model, "sigma_args", None)
+    logger.info("imported %d plain weights into σReparam (u from %d power-iteration steps on each loaded "
+                "weight, γ₀ by --sigma-gamma-init)", len(fresh), INIT_POWER_ITERATIONS)
+    changes = []
+    if args is not None:
+        if str(getattr(args, "sigma_gamma_init", "sigma0")) != "sigma0":
+            changes.append(f"--sigma-gamma-init {args.sigma_gamma_init} scales every imported branch (γ₀ ≠ σ₀)")
+        if getattr(args, "sigma_init_scale", 1.0) != 1.0:
+            logger.warning("importing a stock checkpoint: --sigma-init-scale has no effect (the loaded weights "
+                           "replace the scaled initial ones)")
+        if str(getattr(args, "sigma_layernorm", "stock")) != "stock":
+            changes.append(f"--sigma-layernorm {args.sigma_layernorm} may move LayerNorm away from where the "
+                           f"stock model had it")
+        if getattr(args, "sigma_deepnorm", False):
+            changes.append("--sigma-deepnorm scales the residuals (x·α + f(x)) of the imported layers")
+    for change in changes:
+        logger.warning("importing a stock checkpoint: %s: the model no longer computes the stock function", change)
+    return len(fresh)
+
+
 class RecordsUpdates:
     """Mixin for sigma_* fairseq models: keep the update number fairseq passes down, which the
     entropy criteria use to decide when to probe, give every data-parallel rank the same
@@ -89,6 +119,7 @@ class RecordsUpdates:
     def load_state_dict(self, state_dict, *args, **kwargs):
         result = super().load_state_dict(state_dict, *args, **kwargs)
         broadcast_sigma_state(self)
+        report_import(self)
         return result
 
     def set_num_updates(self, num_updates):

@@ -45,6 +45,7 @@ def load_stock_as_twin(path: str, arg_overrides: Optional[dict] = None, **kwargs
         _set(model_cfg, "_name", twin)
     if getattr(model_cfg, "arch", None) is not None:
         _set(model_cfg, "arch", twin)
+    sigma.setdefault("sigma_layernorm", "stock")  # where the stock model has it: the same function
     for key, value in sigma.items():
         _set(model_cfg, key, value)
     return checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides=overrides, state=state, **kwargs)
@@ -121,6 +122,9 @@ def twin_command(path: str, state: Optional[dict] = None) -> Tuple[str, List[str
     twin = twin_arch_of(arch)
     notes: List[str] = []
     args = ["--arch", twin] + _differences(_plain_values(model_cfg), _defaults_for(arch, model_cfg), notes)
+    from fairseq.models import ARCH_MODEL_REGISTRY
+    if ARCH_MODEL_REGISTRY[twin].sigma_config.__dataclass_fields__["sigma_layernorm"].default != "stock":
+        args += ["--sigma-layernorm", "stock"]  # this family defaults to post-LN; keep the stock placement
     if cfg is not None and cfg.get("task") is not None and cfg["task"].get("_name"):
         from fairseq.tasks import TASK_DATACLASS_REGISTRY
         name = cfg["task"]["_name"]
