@@ -7,7 +7,6 @@ uses at eval time (W_hat = γ/σ·W), so no dataset or model rebuild is needed.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass
 from types import SimpleNamespace
 from typing import Dict, List, Mapping, Optional
@@ -15,19 +14,19 @@ from typing import Dict, List, Mapping, Optional
 import torch
 from torch import nn
 
+from sigma_plugin.models.introspection import layer_prefix, side_of
 from sigma_plugin.nn import entropy_lower_bound, qk_spectral_norm
 
 from .sigma_state import ORIGINAL, eval_sigma, exact_sigma, effective_weight, reparam_weights
 
-_LAYER = re.compile(r"^(encoder|decoder)\.(?:layers|transformer_layers)\.(\d+)\.(.+)$")
 _ATTENTION_KIND = {("encoder", "self_attn"): "enc_self", ("decoder", "self_attn"): "dec_self",
                    ("decoder", "encoder_attn"): "dec_cross"}
 
 
 def layer_of(module: str) -> str:
-    """``encoder.layers.3.fc1`` -> ``encoder.layers.3``; modules outside layers -> ``other``."""
-    m = _LAYER.match(module)
-    return f"{m.group(1)}.layers.{m.group(2)}" if m else "other"
+    """``encoder.layers.3.fc1`` -> ``encoder.layers.3`` (any layer list of any fairseq model, see
+    models/introspection.py); modules outside layers -> ``other``."""
+    return layer_prefix(module) or "other"
 
 
 @dataclass
@@ -94,21 +93,22 @@ def attention_stats(state_dict: Mapping[str, torch.Tensor], heads: Dict[str, int
     rows = []
     modules = sorted({k.rsplit(".q_proj.", 1)[0] for k in state_dict if ".q_proj." in k})
     for module in modules:
-        m = _LAYER.match(module)
-        kind = _ATTENTION_KIND.get((m.group(1), m.group(3))) if m else None
+        layer = layer_prefix(module)
+        side = side_of(module)
+        kind = _ATTENTION_KIND.get((side, module[len(layer) + 1:])) if layer else None
         if kind is None:
             continue
         wq, wk = effective_weight(state_dict, module + ".q_proj"), effective_weight(state_dict, module + ".k_proj")
         if wq is None or wk is None:
             continue
-        h = heads[m.group(1)]
+        h = heads[side]
         head_dim = wq.shape[0] // h
         attn = SimpleNamespace(q_proj=_linear(wq, state_dict.get(module + ".q_proj.bias")),
                                k_proj=_linear(wk, state_dict.get(module + ".k_proj.bias")),
                                num_heads=h, scaling=head_dim ** -0.5)
         per_head = qk_spectral_norm(attn)
-        key_side = "encoder" if kind == "dec_cross" else m.group(1)
-        q_aug = math.sqrt(input_norms[m.group(1)] ** 2 + 1.0)
+        key_side = "encoder" if kind == "dec_cross" else side
+        q_aug = math.sqrt(input_norms[side] ** 2 + 1.0)
         k_aug = math.sqrt(input_norms[key_side] ** 2 + 1.0)
         s = float(per_head.max()) * q_aug * math.sqrt(keys) * k_aug
         rows.append(AttentionStats(module, layer_of(module), kind, h, [float(v) for v in per_head],

@@ -35,12 +35,15 @@ def inspect_checkpoint(path: str, input_norm: Optional[float] = None, keys: int 
     args = model_args(state, path)
     from .checkpoint_stats import as_dicts, attention_stats, weight_stats
 
+    # a side the model lacks (a decoder-only LM, an encoder-only RoBERTa) takes the other's values
     dims = {"encoder": arg(args, "encoder_embed_dim"), "decoder": arg(args, "decoder_embed_dim")}
-    dims["decoder"] = dims["decoder"] or dims["encoder"]
-    heads = {"encoder": arg(args, "encoder_attention_heads", 1), "decoder": arg(args, "decoder_attention_heads", 1)}
+    dims = {side: d or dims["decoder"] or dims["encoder"] for side, d in dims.items()}
+    heads = {"encoder": arg(args, "encoder_attention_heads"), "decoder": arg(args, "decoder_attention_heads")}
+    heads = {side: h or heads["decoder"] or heads["encoder"] or 1 for side, h in heads.items()}
     if input_norm is None:
         if not dims["encoder"]:
-            raise StepError(f"{path}: no encoder_embed_dim in the model config; give --input-norm")
+            raise StepError(f"{path}: neither encoder_embed_dim nor decoder_embed_dim in the model config; "
+                            f"give --input-norm")
         norms = {side: math.sqrt(d) for side, d in dims.items()}
         norm_note = "√d (LayerNorm output with unit gain)"
     else:

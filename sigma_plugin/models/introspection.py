@@ -31,6 +31,13 @@ def layer_position(path: str) -> Optional[Tuple[str, int]]:
     return (side_of(path), int(found[-1])) if found else None
 
 
+def layer_prefix(path: str) -> Optional[str]:
+    """The path of the layer holding a module: ``encoder.sentence_encoder.layers.3.fc1`` →
+    ``encoder.sentence_encoder.layers.3``; None outside any layer list."""
+    found = list(_LAYER_IN_PATH.finditer(path))
+    return path[:found[-1].end()].rstrip(".") if found else None
+
+
 def layer_lists(model: nn.Module) -> Dict[str, List[nn.ModuleList]]:
     """{"encoder": [...], "decoder": [...]}: the model's layer lists by side (outermost only)."""
     found = {"encoder": [], "decoder": []}
