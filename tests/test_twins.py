@@ -129,8 +129,10 @@ def test_finetune_from_a_stock_lm_checkpoint_and_sigma_twin_command(data, tmp_pa
                                "--reset-dataloader", "--reset-meters", "--reset-lr-scheduler"))
     assert "Loaded checkpoint" in res.stdout + res.stderr
 
-    printed = run([str(BIN / "sigma-twin"), str(stock), str(data["lm"])]).stdout
-    cmd = printed.splitlines()[0].rstrip(" \\").split()
+    printed = run([str(BIN / "sigma-twin"), str(stock), str(data["lm"]), "--verify"]).stdout
+    delta = re.search(r"max \|Δ log-prob\| = (\S+) on valid", printed)
+    assert delta and float(delta.group(1)) <= 1e-4, printed
+    cmd = next(line for line in printed.splitlines() if line.startswith("fairseq-train")).rstrip(" \\").split()
     assert cmd[:2] == ["fairseq-train", str(data["lm"])] and "--arch" in cmd and "sigma_transformer_lm" in cmd
     assert "--tokens-per-sample" in cmd and "--finetune-from-model" in cmd
     res = run([str(BIN / cmd[0])] + cmd[1:] + ["--optimizer", "adam", "--lr", "1e-4", "--max-update", "1", "--cpu",

@@ -1,9 +1,11 @@
 """Turn a sigma_plugin checkpoint into one stock fairseq loads and runs without --user-dir.
 
 * σReparam is folded into plain weights (``sigma_state.fold_state_dict``);
-* the model becomes its stock twin: ``sigma_transformer*`` -> ``transformer``,
-  ``sigma_s2t_transformer*`` -> ``s2t_transformer`` (a checkpoint of the earlier layout has its
-  encoder ``layers`` renamed back to ``transformer_layers``); ``--sigma-layernorm pre`` becomes --encoder/decoder-normalize-before;
+* the model becomes the stock model it is the twin of: ``sigma_<arch>`` -> ``<arch>`` for every
+  fairseq arch (``sigma_transformer*`` -> ``transformer*``, ``sigma_transformer_lm`` ->
+  ``transformer_lm``, ...; a ``sigma_s2t_transformer`` checkpoint of the earlier layout has its
+  encoder ``layers`` renamed back to ``transformer_layers``); the LayerNorm switches are kept as
+  the build resolved them from --sigma-layernorm; the criterion ``<name>_with_sigma`` -> ``<name>``;
 * the configuration is stored as plain dicts/lists/numbers/strings: stock fairseq under
   torch >= 2.6 loads checkpoints with weights_only=True, which refuses argparse.Namespace and
   omegaconf objects (fairseq turns the plain dicts back into its config on load);
@@ -25,9 +27,7 @@ from sigma_plugin.util.steps import StepError
 from .common import arg
 from .sigma_state import fold_state_dict, reparam_weights, unknown_parametrizations
 
-STOCK_MODELS = {"sigma_transformer": "transformer", "sigma_s2t_transformer": "s2t_transformer"}
-# plugin criterion -> stock one with the same training loss (others are dropped from the cfg)
-STOCK_CRITERIA = {"label_smoothed_cross_entropy_with_sigma": "label_smoothed_cross_entropy"}
+CRITERION_TWIN_SUFFIX = "_with_sigma"  # <name>_with_sigma has the stock <name>'s training loss
 _KEPT_EXTRA_STATE = ("epoch", "train_iterator", "val_loss", "best", "previous_training_time")
 
 
@@ -49,6 +49,24 @@ def plugin_model_name(args) -> Optional[str]:
     return None
 
 
+def stock_model_of(plugin_model: Optional[str]) -> Optional[str]:
+    """The stock fairseq model a registered sigma_* model is the twin of (None: no stock twin,
+    e.g. sigma_s2t_ctc)."""
+    from fairseq.models import MODEL_REGISTRY
+    cls = MODEL_REGISTRY.get(plugin_model) if plugin_model else None
+    stock = getattr(cls, "sigma_stock_model", "") or None
+    return stock if stock in MODEL_REGISTRY else None
+
+
+def stock_criterion_of(name: Optional[str]) -> Optional[str]:
+    from fairseq.criterions import CRITERION_REGISTRY
+    if name and name.endswith(CRITERION_TWIN_SUFFIX):
+        stock = name[:-len(CRITERION_TWIN_SUFFIX)]
+        if stock in CRITERION_REGISTRY and CRITERION_REGISTRY[stock].__module__.startswith("fairseq."):
+            return stock
+    return None
+
+
 def _is_stock_model(name: Optional[str]) -> bool:
     from fairseq.models import MODEL_REGISTRY
 
@@ -62,9 +80,10 @@ def check_exportable(state: dict, args) -> Tuple[str, str]:
     if _is_stock_model(model) and not any(True for _ in reparam_weights(state["model"])):
         raise ExportRefused(f"it is already a stock fairseq checkpoint (model {model!r}, --arch {arch}, no "
                             f"σReparam weights): stock fairseq-generate loads it as it is; nothing was written")
-    if model not in STOCK_MODELS:
+    stock = stock_model_of(model)
+    if stock is None:
         raise ExportRefused(f"model {model or arch!r} (--arch {arch}) has no stock fairseq equivalent; "
-                            f"exportable: {', '.join(sorted(STOCK_MODELS))}")
+                            f"exportable: every sigma_<arch> twin of a fairseq arch")
     if str(arg(args, "sigma_layernorm", "post")) == "none":
         raise ExportRefused("--sigma-layernorm none: stock fairseq Transformers always have LayerNorm "
                             "(removing it changes the function)")
@@ -75,7 +94,7 @@ def check_exportable(state: dict, args) -> Tuple[str, str]:
     if bad:
         raise ExportRefused(f"parametrizations other than σReparam on 'weight' ({bad[0]}, ...) cannot be folded")
     _check_stock_task(state)
-    return model, STOCK_MODELS[model]
+    return model, stock
 
 
 def _check_stock_task(state: dict) -> None:
@@ -92,7 +111,7 @@ def stock_arch(plugin_arch: str, plugin_model: str, stock_model: str) -> str:
     """sigma_transformer_wmt_en_de -> transformer_wmt_en_de when stock has it, else the base arch."""
     from fairseq.models import ARCH_MODEL_REGISTRY
 
-    candidate = stock_model + plugin_arch[len(plugin_model):] if plugin_arch.startswith(plugin_model) else ""
+    candidate = plugin_arch[len("sigma_"):] if plugin_arch.startswith("sigma_") else ""
     cls = ARCH_MODEL_REGISTRY.get(candidate)
     return candidate if cls is not None and cls.__module__.startswith("fairseq.") else stock_model
 
@@ -102,18 +121,27 @@ def stock_model_args(args, plugin_model: str, stock_model: str, state_dict) -> d
     the plugin's build, so the stock arch's defaults change nothing)."""
     flat = dict(vars(args)) if isinstance(args, argparse.Namespace) else dict(to_plain(args, "cfg.model"))
     layernorm = str(flat.get("sigma_layernorm", "post"))
-    out = {k: v for k, v in flat.items() if not k.startswith("sigma_")}
+    out = {k: v for k, v in flat.items() if not k.startswith("sigma_") and not k.startswith("_sigma")}
     arch = stock_arch(str(flat.get("arch") or flat.get("_name")), plugin_model, stock_model)
-    out.update(_name=arch, arch=arch, user_dir=None,
-               encoder_normalize_before=layernorm == "pre", decoder_normalize_before=layernorm == "pre")
-    if out.get("criterion") in STOCK_CRITERIA:
-        out["criterion"] = STOCK_CRITERIA[out["criterion"]]
+    out.update(_name=arch, arch=arch, user_dir=None)
+    if layernorm in ("post", "pre", "none"):  # as the build set them (a dataclass model keeps its own below)
+        out.update(encoder_normalize_before=layernorm == "pre", decoder_normalize_before=layernorm == "pre")
+    if stock_criterion_of(out.get("criterion")):
+        out["criterion"] = stock_criterion_of(out["criterion"])
+    dc = _stock_dataclass(stock_model)
+    if dc is not None:  # a dataclass model loads only its own fields
+        out = {k: v for k, v in out.items() if k in dc.__dataclass_fields__ or k == "_name"}
     if stock_model == "s2t_transformer":
         # stock builds encoder.ctc_proj iff --ctc-weight > 0
         has_ctc = any(k.startswith("encoder.ctc_proj.") for k in state_dict)
         weight = float(flat.get("ctc_weight") or 0.0) or float(flat.get("sigma_ctc_weight") or 0.0)
         out["ctc_weight"] = (weight or 1.0) if has_ctc else 0.0
     return to_plain(out, "cfg.model")
+
+
+def _stock_dataclass(stock_model: str):
+    from fairseq.models import MODEL_REGISTRY
+    return getattr(MODEL_REGISTRY[stock_model], "__dataclass", None)
 
 
 def stock_state_dict(state_dict, stock_model: str) -> "OrderedDict[str, torch.Tensor]":
@@ -133,8 +161,8 @@ def stock_cfg(state: dict, model_cfg: dict) -> dict:
     if isinstance(cfg.get("common"), dict):
         cfg["common"]["user_dir"] = None
     crit = cfg.get("criterion")
-    if isinstance(crit, dict) and crit.get("_name") in STOCK_CRITERIA:
-        crit["_name"] = STOCK_CRITERIA[crit["_name"]]
+    if isinstance(crit, dict) and stock_criterion_of(crit.get("_name")):
+        crit["_name"] = stock_criterion_of(crit["_name"])
         for k in [k for k in crit if k.startswith("sigma_")]:
             del crit[k]
     for section, registry in (("criterion", CRITERION_REGISTRY), ("optimizer", OPTIMIZER_REGISTRY)):
@@ -184,7 +212,7 @@ def export_state(state: dict, args) -> Tuple[dict, Dict[str, object]]:
         "extra_state": {k: to_plain(extra[k], f"extra_state.{k}") for k in _KEPT_EXTRA_STATE if k in extra},
     }
     out["extra_state"].setdefault("train_iterator", {"epoch": 1, "iterations_in_epoch": 0, "shuffle": True})
-    summary = {"model": f"{arg(args, 'arch')} -> {model_cfg['arch']}",
+    summary = {"model": f"{arg(args, 'arch') or arg(args, '_name')} -> {model_cfg.get('arch') or model_cfg['_name']}",
                "folded": len(list(reparam_weights(state["model"]))),
                "dropped": [k for k in ("last_optimizer_state",) if state.get(k) is not None]
                + [f"extra_state.{k}" for k in extra if k not in _KEPT_EXTRA_STATE]}
