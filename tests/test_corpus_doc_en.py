@@ -146,6 +146,8 @@ def test_is_prose_keeps_english_sentences_only():
                         "und weiß, welche Dateien zu welchem Paket gehören.")     # German
     assert not is_prose("0x00ff 0x1234 0xdead 0xbeef 12.5 33.1 99 100 1 2 3")   # numbers
     assert not is_prose("for (i = 0; i < n; i++) { a[i] = b[i] * c[i]; }")      # code
+    assert not is_prose("impl<I, P> Clone for Filter<I, P> where I: Clone, P: Clone")  # signature
+    assert not is_prose("在这个例子中 we call the out 指令将 cmd 变量的内容输出到 the port")  # Chinese
     assert not is_prose(PROSE, max_words=10)
     assert english_share("the cat of the house") == pytest.approx(0.6)
 

@@ -31,7 +31,7 @@ from .doc_en_sources import (DEFAULT_SOURCES, Source, copyright_path, licence_su
 from .doc_en_text import SPLITS, is_prose, split_of, stable_unit, tokens
 
 BUILDER_VERSION = 1
-EXTRACT_VERSION = 2
+EXTRACT_VERSION = 3
 FALLBACK_HINT = ("Alternatively prepare English text elsewhere and give the language-model "
                  "recipe a folder with train.txt, valid.txt and test.txt (one paragraph per line).")
 

@@ -32,9 +32,10 @@ def _non_empty(blocks) -> List[str]:
 _HTML_DROP = ("script", "style", "noscript", "head", "nav", "pre", "xmp", "listing", "textarea",
               "svg", "math", "select", "button", "form", "iframe", "object")
 # Classes of containers that hold highlighted code in Sphinx, pandoc, rustdoc and DocBook output,
-# and of Sphinx's heading anchors ("¶").
+# of signatures (Sphinx, rustdoc, Haddock, cppreference) and of Sphinx's heading anchors ("¶").
 _DROP_CLASSES = ("highlight", "sourcecode", "programlisting", "screen", "example-wrap",
-                 "literal-block", "headerlink")
+                 "literal-block", "headerlink", "viewcode-link", "sig-object", "code-header",
+                 "src", "t-dcl-begin")
 # Elements that start and end a block of text.
 _HTML_BLOCKS = ("p", "div", "li", "dd", "dt", "td", "th", "tr", "blockquote", "h1", "h2", "h3",
                 "h4", "h5", "h6", "ul", "ol", "dl", "table", "section", "article", "header",

@@ -60,7 +60,7 @@ DEFAULT_SOURCES = (
     Source("rust-web-doc", include=r"/html/(?:book|reference|nomicon|rust-by-example|edition-guide|"
                                    r"rustc|embedded-book|error_codes|unstable-book|style-guide|"
                                    r"rustdoc|cargo|clippy|std)/"),
-    Source("ghc-doc"),
+    Source("ghc-doc", exclude=r"\.txt$"),  # Hoogle databases, not documents
     Source("openjdk-17-doc"),
     Source("qtbase5-doc-html"),
     Source("lilypond-doc-html", include=r"/Documentation/", lang_suffix=True),

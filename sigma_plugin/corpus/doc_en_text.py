@@ -2,9 +2,10 @@
 goes to. Pure functions.
 
 A paragraph is kept when it has between `min_words` and `max_words` whitespace words, most of
-its characters are letters, and enough of its words are common English function words (the,
-of, to, is, ...): this drops headings, option lists, tables of numbers, code that escaped the
-markup filters and paragraphs in other languages.
+its characters are letters, nearly all of them Latin, few are code symbols ({}[]<>;=|\\^~), and
+enough of its words are common English function words (the, of, to, is, ...): this drops
+headings, option lists, tables of numbers, signatures and code that escaped the markup filters,
+and paragraphs in other languages.
 """
 from __future__ import annotations
 
@@ -48,13 +49,35 @@ def letter_share(paragraph: str) -> float:
     return sum(c.isalpha() for c in chars) / len(chars)
 
 
+def latin_share(paragraph: str) -> float:
+    """Share of the letters that are Latin (basic, supplement and extended A/B)."""
+    letters = [c for c in paragraph if c.isalpha()]
+    if not letters:
+        return 0.0
+    return sum(ord(c) < 0x250 for c in letters) / len(letters)
+
+
+_CODE_SYMBOLS = frozenset("{}[]<>;=|\\^~")
+
+
+def symbol_share(paragraph: str) -> float:
+    """Share of the non-space characters that are brackets, operators or backslashes,
+    which code, signatures and TeX have and prose rarely does."""
+    chars = [c for c in paragraph if not c.isspace()]
+    if not chars:
+        return 0.0
+    return sum(c in _CODE_SYMBOLS for c in chars) / len(chars)
+
+
 def is_prose(paragraph: str, min_words: int = 6, max_words: int = 1000,
-             min_english: float = 0.15, min_letters: float = 0.75) -> bool:
+             min_english: float = 0.15, min_letters: float = 0.75, min_latin: float = 0.9,
+             max_symbols: float = 0.05) -> bool:
     """Whether a paragraph looks like running English text (see the module docstring)."""
     n = tokens(paragraph)
     if n < min_words or n > max_words:
         return False
-    return letter_share(paragraph) >= min_letters and english_share(paragraph) >= min_english
+    return (letter_share(paragraph) >= min_letters and english_share(paragraph) >= min_english
+            and latin_share(paragraph) >= min_latin and symbol_share(paragraph) < max_symbols)
 
 
 def stable_unit(key: str) -> float:
