@@ -182,3 +182,31 @@ def test_layernorm_flag_overrides_the_arch_function(data):
         task = tasks.setup_task(args)
         model = task.build_model(args)
         assert model.decoder.layers[0].normalize_before is pre, flag
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["transformer", "transformer_lm"])
+def test_import_finetune_export_and_stock_fairseq_reads_it(name, data, tmp_path):
+    """The way back: stock checkpoint -> twin fine-tune -> sigma-export -> stock fairseq-generate /
+    fairseq-eval-lm (no --user-dir) scores exactly what the twin scores."""
+    family = FAMILIES[name]
+    run(family.train_cmd(data, tmp_path / "stock", twin=False))
+    run(family.train_cmd(data, tmp_path / "ft", True, 3, "--finetune-from-model",
+                         str(tmp_path / "stock" / "checkpoint_last.pt")))
+    exported = tmp_path / "stock_again.pt"
+    run([str(BIN / "sigma-export"), str(tmp_path / "ft" / "checkpoint_last.pt"), str(exported)])
+    if name == "transformer_lm":
+        common = [str(BIN / "fairseq-eval-lm"), str(data["lm"]), "--cpu", "--tokens-per-sample", "32",
+                  "--max-tokens", "512", "--gen-subset", "valid"]
+        pattern = r"Perplexity: (\S+)"
+    else:
+        common = [str(BIN / "fairseq-generate"), str(data["mt"]), "--cpu", "--beam", "2", "--gen-subset", "valid",
+                  "--required-batch-size-multiple", "1"]
+        pattern = r"BLEU4? = (\S+)|Generate valid with beam=2: (.*)"
+    plugin = run(common + ["--path", str(tmp_path / "ft" / "checkpoint_last.pt"), "--user-dir", USER_DIR])
+    stock = run(common + ["--path", str(exported)])
+    found = [re.search(pattern, r.stdout + r.stderr) for r in (plugin, stock)]
+    assert all(found) and found[0].group(0) == found[1].group(0)
+    if name == "transformer":
+        hyps = [sorted(line for line in r.stdout.splitlines() if line.startswith(("H-", "P-"))) for r in (plugin, stock)]
+        assert hyps[0] and hyps[0] == hyps[1]
