@@ -68,10 +68,19 @@ def test_every_arch_criterion_and_optimizer_is_documented():
     import sigma_plugin
     sigma_plugin.register()
     from fairseq.criterions import CRITERION_REGISTRY
-    from fairseq.models import ARCH_MODEL_REGISTRY
-    names = [a for a in ARCH_MODEL_REGISTRY if a.startswith("sigma_")]
-    names += [c for c in CRITERION_REGISTRY if "sigma" in c]
-    assert names and documented("lars")
+    from fairseq.models import ARCH_CONFIG_REGISTRY, ARCH_MODEL_REGISTRY
+    from sigma_plugin.criterions import twins as criterion_twins
+    from sigma_plugin.models import twins
+    from sigma_plugin.models.twins import _twin_arch
+    # the hand-written archs and criteria by name; the generated twins (sigma_<arch> of every fairseq
+    # arch, <criterion>_with_sigma of every criterion) by their rule
+    names = [a for a in ARCH_MODEL_REGISTRY if a.startswith("sigma_")
+             and ARCH_MODEL_REGISTRY[a].__module__ != twins.__name__
+             and ARCH_CONFIG_REGISTRY[a].__qualname__ != _twin_arch(None, None).__qualname__]
+    names += [c for c in CRITERION_REGISTRY if "sigma" in c and CRITERION_REGISTRY[c].__module__ != criterion_twins.__name__]
+    assert names and documented("lars") and documented("sigma_transformer_lm") and documented("cross_entropy_with_sigma")
+    assert "`sigma_A`" in (ROOT / "docs" / "flags.md").read_text() and "`<criterion>_with_sigma`" in \
+        (ROOT / "docs" / "flags.md").read_text()
     missing = [n for n in names if not documented(n)]
     assert not missing, f"undocumented: {missing}"
 
