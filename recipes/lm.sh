@@ -234,8 +234,7 @@ context_window=$window max_tokens=$max_tokens eval_args=$eval_args"
 
     # results.txt: one line a set scored with the current model and evaluation options
     : > "$exp/results.txt.tmp"
-    for d in "$exp"/eval_*/; do
-        d=${d%/}
+    for d in "$exp/eval_valid" "$exp/eval_test" "$exp"/eval_text_*; do
         if [ -f "$d/result.txt" ] && [ -f "$d/.done" ] && [[ $(cat "$d/.done") == "$model_sig | "* ]]; then
             cat "$d/result.txt" >> "$exp/results.txt.tmp"
         fi
