@@ -25,7 +25,9 @@ def logging_entries(model: nn.Module, records: Mapping[str, AttentionRecord], pe
     for qname, _, p in sigma_reparam_modules(model):
         position = layer_position(qname)
         group = f"{_SIDE[position[0]]}/{position[1]}" if position else "other/0"
-        out[f"sigma/gamma/{group}"] = out.get(f"sigma/gamma/{group}", 0.0) + float(p.gamma.detach())
+        gamma = float(p.gamma.detach())
+        out[f"sigma/gamma/{group}"] = out.get(f"sigma/gamma/{group}", 0.0) + gamma
+        out[f"sigma/gammamax/{group}"] = max(out.get(f"sigma/gammamax/{group}", gamma), gamma)
         out[f"sigma/sigma/{group}"] = out.get(f"sigma/sigma/{group}", 0.0) + float(p.last_sigma)
         out[f"sigma/count/{group}"] = out.get(f"sigma/count/{group}", 0.0) + 1.0
     return out

@@ -112,6 +112,7 @@ class SigmaMetrics:
         self.alarm, self.alarm_fraction = alarm, alarm_fraction
         self.alarm_stop, self.alarm_dir = alarm_stop, alarm_dir
         self._initial: Dict[tuple, float] = {}
+        self._history: Dict[tuple, List[tuple]] = {}  # (attention, head) -> [(update, entropy)] at each check
         self._probes: Dict[int, AttentionProbe] = {}
 
     @classmethod
@@ -151,8 +152,16 @@ class SigmaMetrics:
         With several data-parallel workers the stop decision is taken together: if any worker
         alarms, every worker stops (rank 0 writes the snapshot), so none waits in a collective."""
         update = num_updates(model)
-        hits = alarm_hits({name: rec.mean_entropy().tolist() for name, rec in records.items()},
-                          self._initial, self.alarm, self.alarm_fraction)
+        entropies = {name: rec.mean_entropy().tolist() for name, rec in records.items()}
+        if self.alarm_fraction and not self._initial:
+            self._initial.update(_restored_baseline())  # the first check's entropies, kept in the checkpoint
+        known = set(self._initial)
+        hits = alarm_hits(entropies, self._initial, self.alarm, self.alarm_fraction)
+        if self.alarm_fraction and set(self._initial) != known:
+            _keep_baseline(self._initial)
+        for name, values in entropies.items():
+            for head, ent in enumerate(values):
+                self._history.setdefault((name, head), []).append((update, ent))
         entries["sigma/alarms"] = float(len(hits))
         message = None
         if hits:
@@ -168,11 +177,47 @@ class SigmaMetrics:
         path = save_snapshot(unwrap_model(model), self.alarm_dir, update, message) if rank == 0 else \
             snapshot_path(self.alarm_dir, update)
         _barrier()  # the snapshot is complete before any worker exits
+        began = collapse_began(self._history.get(min(hits)[1:3], [])) if hits else None
         raise EntropyCollapse(f"{message}. Training stopped by --sigma-entropy-alarm-stop; the model at this "
-                              f"update is in {path} (sigma-inspect reads it); {self.resume_advice()}")
+                              f"update is in {path} (sigma-inspect reads it); "
+                              f"{self.resume_advice(update, began)}")
 
-    def resume_advice(self) -> str:
-        return resume_advice(self.alarm_dir)
+    def resume_advice(self, update: Optional[int] = None, collapse_began: Optional[int] = None) -> str:
+        return resume_advice(self.alarm_dir, update, collapse_began)
+
+
+# The alarm's baseline (each head's entropy at the first check) lives in a meter aggregator of its own:
+# fairseq saves every aggregator in the checkpoint (extra_state["metrics"]) and restores it on resume,
+# so --sigma-entropy-alarm-fraction compares with the first check of the run, not of the last resume.
+_BASELINE = "sigma_entropy_alarm_baseline"
+
+
+def _keep_baseline(initial: Dict[tuple, float]) -> None:
+    with metrics.aggregate(_BASELINE, new_root=True):
+        for (name, head), ent in initial.items():
+            if metrics.get_meter(_BASELINE, f"{name}/{head}") is None:
+                metrics.log_scalar(f"{name}/{head}", ent, weight=1, round=None)
+
+
+def _restored_baseline() -> Dict[tuple, float]:
+    meters = metrics.get_meters(_BASELINE) or {}
+    out = {}
+    for key, meter in meters.items():
+        name, _, head = key.rpartition("/")
+        if isinstance(meter, AverageMeter) and meter.count:
+            out[(name, int(head))] = float(meter.avg)
+    return out
+
+
+def collapse_began(history) -> Optional[int]:
+    """The update of the last check before a head's entropy began its final fall: walking back from
+    the alarm, the first check whose entropy is not above the next one's (None: no earlier check)."""
+    if len(history) < 2:
+        return None
+    i = len(history) - 1
+    while i > 0 and history[i - 1][1] > history[i][1]:
+        i -= 1
+    return history[i][0] if i < len(history) - 1 else None
 
 
 def _distributed() -> bool:

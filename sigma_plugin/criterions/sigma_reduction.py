@@ -71,21 +71,21 @@ def reduce_sigma_values(logging_outputs: Sequence[Mapping]) -> "OrderedDict[str,
                     out[f"sigmaqk_{kind}_L{layer}"] = value
 
     gamma_sum = gamma_n = 0.0
-    layer_gammas = []
+    largest = []  # per group: the largest γ (the same on every worker, so the sum / workers)
     for k, n in tot.items():
         if not k.startswith("sigma/count/") or n <= 0:
             continue
         group = k[len("sigma/count/"):]
         g, s = tot[f"sigma/gamma/{group}"], tot[f"sigma/sigma/{group}"]
         gamma_sum, gamma_n = gamma_sum + g, gamma_n + n
-        layer_gammas.append(g / n)
+        largest.append(tot.get(f"sigma/gammamax/{group}", g / n * workers) / workers)
         side, layer = group.split("/")
         if per_layer:
             out[f"gamma_{side}_L{layer}" if side != "other" else "gamma_other"] = g / n
             out[f"sigma_{side}_L{layer}" if side != "other" else "sigma_other"] = s / n
     if gamma_n > 0:
         out["gamma_mean"] = gamma_sum / gamma_n
-        out["gamma_max"] = max(layer_gammas)
+        out["gamma_max"] = max(largest)
     if "sigma/alarms" in tot:
         out["entropy_alarms"] = tot["sigma/alarms"]
     return out
