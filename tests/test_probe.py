@@ -197,3 +197,28 @@ def test_probe_does_not_advance_the_power_iteration():
         p = get_sigma_reparam(getattr(attn, n))
         assert torch.equal(p.u, u), n
         assert torch.equal(p.last_sigma, sigma), n
+
+
+@pytest.mark.parametrize("mask_kind", ["-inf", "-1e8", "-1e4", "bool", "3d-per-batch-head"])
+def test_key_counts_see_large_negative_and_3d_masks(mask_kind):
+    """Uniform causal attention has normalised entropy exactly 1 whatever form the causal mask takes:
+    -inf, fairseq's large negatives (-1e8, fp16's -1e4), a bool mask, or a (B·H, Tq, Tk) float mask.
+    The keys behind the mask are not counted, so the bound and the normalisation stay right."""
+    attn = make_attn()
+    with torch.no_grad():
+        attn.q_proj.weight.zero_(), attn.q_proj.bias.zero_()
+    T, B = 5, 2
+    x = torch.randn(T, B, E)
+    future = torch.triu(torch.ones(T, T, dtype=torch.bool), 1)
+    if mask_kind == "bool":
+        mask = future
+    elif mask_kind == "3d-per-batch-head":
+        mask = torch.zeros(T, T).masked_fill(future, -1e8).expand(B * H, T, T).contiguous()
+    else:
+        mask = torch.zeros(T, T).masked_fill(future, float(mask_kind))
+    probe = AttentionProbe({"dec_self.0": attn})
+    with probe.capture() as rec:
+        attn(x, x, x, attn_mask=mask)
+    r = rec["dec_self.0"]
+    torch.testing.assert_close(r.mean_norm_entropy(), torch.ones(H))
+    assert torch.all(r.mean_bound() <= r.mean_entropy() + 1e-6)

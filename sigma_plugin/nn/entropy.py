@@ -25,8 +25,8 @@ def attention_entropy(probs: torch.Tensor, key_padding_mask: Optional[torch.Tens
     entropy of uniform attention, giving values in [0, 1] that do not depend on sentence
     length (raw entropy grows like log T, so batches of long and short sentences differ); a row
     with a single attendable key counts as 1 (uniform).
-    ``key_counts`` (B, Tq) gives each query's number of attendable keys (e.g. causal masks);
-    by default it is the example's number of unpadded keys.
+    ``key_counts`` (B, Tq), or (B, H, Tq) for per-head masks, gives each query's number of
+    attendable keys (e.g. causal masks); by default it is the example's number of unpadded keys.
     """
     if probs.dim() != 4:
         raise ValueError(f"probs must be (batch, heads, tgt_len, src_len), got shape {tuple(probs.shape)}")
@@ -43,7 +43,8 @@ def attention_entropy(probs: torch.Tensor, key_padding_mask: Optional[torch.Tens
             key_counts = n_keys[:, None].expand(b, tq)
         # A row with a single attendable key is both uniform and one-hot (entropy 0 = log 1, the
         # maximum): its normalised entropy is 1, so uniform causal attention gives exactly 1.
-        counts = key_counts.float()[:, None, :]
+        counts = key_counts.float()
+        counts = counts[:, None, :] if counts.dim() == 2 else counts
         ent = torch.where(counts >= 2, ent / torch.log(counts.clamp_min(2.0)), torch.ones_like(ent))
     if query_padding_mask is not None:
         if query_padding_mask.shape != (b, tq):

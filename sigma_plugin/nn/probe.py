@@ -211,16 +211,25 @@ def _record(module, name, records, call, query_mask, keep_probs, bound):
         rec.probs.append(probs)
 
 
+# An additive float mask entry at or below this blocks its key: exp(-1e4) is 0 in fp32 (fairseq
+# masks with -inf, -1e8 or, in fp16, -1e4).
+BLOCKING_LOGIT = -1e4
+
+
 def _key_counts(kpm, attn_mask, probs) -> torch.Tensor:
-    """(B, Tq) number of keys each query may attend to (padding and -inf/True mask entries excluded)."""
-    b, _, tq, tk = probs.shape
-    allowed = torch.ones(b, tq, tk, dtype=torch.bool, device=probs.device)
+    """Number of keys each query may attend to: (B, Tq), or (B, H, Tq) for a per-head 3-D mask
+    (fairseq's (B·H, Tq, Tk)); padding and blocked mask entries (True, or a float ≤ BLOCKING_LOGIT:
+    -inf, -1e8, -1e4) are excluded."""
+    b, h, tq, tk = probs.shape
+    allowed = torch.ones(b, 1, tq, tk, dtype=torch.bool, device=probs.device)
     if kpm is not None:
-        allowed &= ~kpm.bool()[:, None, :]
-    if attn_mask is not None and attn_mask.dim() == 2:
-        blocked = attn_mask if attn_mask.dtype == torch.bool else torch.isneginf(attn_mask)
-        allowed &= ~blocked[None]
-    return allowed.sum(-1)
+        allowed = allowed & ~kpm.bool()[:, None, None, :]
+    if attn_mask is not None:
+        blocked = attn_mask if attn_mask.dtype == torch.bool else attn_mask <= BLOCKING_LOGIT
+        blocked = blocked[None, None] if blocked.dim() == 2 else blocked.reshape(b, -1, tq, tk)
+        allowed = allowed & ~blocked
+    counts = allowed.sum(-1)  # (B, 1 or H, Tq)
+    return counts[:, 0] if counts.shape[1] == 1 else counts
 
 
 def _spectral_norms(x: torch.Tensor) -> torch.Tensor:
@@ -244,7 +253,8 @@ def bound_rows(sigma_qk, query, key, kpm, key_counts, query_mask=None) -> torch.
     k_norm = _spectral_norms(xk)                               # (B,)
     q_norm = xq.norm(dim=-1)                                   # (B, Tq)
     s = sigma_qk[:, None, None] * (q_norm * k_norm[:, None])[None]  # (H, B, Tq)
-    t = key_counts.to(s.dtype)[None].expand_as(s)
+    t = key_counts.to(s.dtype)
+    t = (t[None] if t.dim() == 2 else t.transpose(0, 1)).expand_as(s)  # (H, B, Tq)
     lb = entropy_lower_bound(s, t.clamp_min(2)).float().masked_fill(t < 2, 0.0)
     if query_mask is not None:
         lb = lb.masked_fill(query_mask.bool()[None], 0.0)
