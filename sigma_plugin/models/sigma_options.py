@@ -50,8 +50,7 @@ def apply_sigma_options(model: nn.Module, args, name: str = "") -> dict:
             model, include=include, exclude=exclude,
             gamma_init=parse_gamma_init(args.sigma_gamma_init),
             n_power_iterations=args.sigma_power_iterations)
-        # u is a buffer: start every data-parallel rank from rank 0's (fairseq does not broadcast buffers).
-        broadcast_sigma_state(model)
+        model._sigma_broadcast_pending = True  # see RecordsUpdates.forward
     _log_summary(name or type(model).__name__, args, summary)
     return summary
 
@@ -104,11 +103,18 @@ def report_import(model: nn.Module) -> int:
 class RecordsUpdates:
     """Mixin for sigma_* fairseq models: keep the update number fairseq passes down, which the
     entropy criteria use to decide when to probe, give every data-parallel rank the same
-    σReparam u after loading a checkpoint, rebuild W_hat in the backward pass instead of keeping
+    σReparam u at the first training forward after a build or a load, rebuild W_hat in the backward pass instead of keeping
     it, and fold σReparam away for generation."""
     num_updates = 0
 
     def forward(self, *args, **kwargs):
+        if self.training and getattr(self, "_sigma_broadcast_pending", False):
+            # u is a buffer: every data-parallel rank starts from rank 0's (fairseq does not broadcast
+            # buffers). Done at the first training forward after a build or a load -- a point every
+            # rank reaches together -- not inside build_model/load_state_dict, which may run on one
+            # rank alone (building or loading there would wait forever for the others).
+            self._sigma_broadcast_pending = False
+            broadcast_sigma_state(self)
         if (self.training and torch.is_grad_enabled()
                 and not getattr(getattr(self, "sigma_args", None), "sigma_keep_weights", False)):
             # memory of a plain model: autograd keeps W and γ/σ, not W_hat (docs/overhead.md)
@@ -118,7 +124,7 @@ class RecordsUpdates:
 
     def load_state_dict(self, state_dict, *args, **kwargs):
         result = super().load_state_dict(state_dict, *args, **kwargs)
-        broadcast_sigma_state(self)
+        self._sigma_broadcast_pending = True
         report_import(self)
         return result
 
