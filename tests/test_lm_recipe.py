@@ -97,7 +97,7 @@ def test_all_stages_write_perplexities_checkpoints_and_plots(done):
         assert (exp / "plots" / f"{png}.png").stat().st_size > 0
 
 
-def test_a_rerun_skips_every_done_stage(done, text):
+def test_a_rerun_skips_every_done_stage_and_other_eval_options_score_again(done, text):
     work, extra, _ = done
     res = run_recipe(work, "--text_dir", str(text), *TINY, "--eval_text", str(extra), "--stop_stage", "6")
     for message in ("data/raw is complete and holds the same text; skipping", "data/spm is complete; skipping",
@@ -107,9 +107,16 @@ def test_a_rerun_skips_every_done_stage(done, text):
         assert message in res.stderr
     assert "fairseq-train" not in res.stderr and "redoing" not in res.stderr
     assert "train_tiny/my notes.txt: perplexity" in res.stdout
+    # other evaluation options: scored again; results.txt lists only what the current options scored
+    exp = work / "exp" / "train_tiny"
+    res = run_recipe(work, *TINY, "--stage", "6", "--stop_stage", "6", "--eval_sets", "valid",
+                     "--eval_context_window", "8")
+    assert "eval_valid/.done was made with other options; redoing" in res.stderr
+    assert "context_window=8" in (exp / "eval_valid" / ".done").read_text()
+    assert [l.split(":")[0] for l in (exp / "results.txt").read_text().splitlines()] == ["train_tiny/valid"]
 
 
-def test_changed_options_redo_the_stages_and_a_longer_run_continues(text, tmp_path):
+def test_changed_options_redo_the_data_stages(text, tmp_path):
     run_recipe(tmp_path, "--text_dir", str(text), *TINY, "--stop_stage", "3")
     res = run_recipe(tmp_path, "--text_dir", str(text), *TINY[:2], "--vocab_size", "70", "--stop_stage", "3")
     assert "data/raw is complete" in res.stderr
@@ -118,26 +125,28 @@ def test_changed_options_redo_the_stages_and_a_longer_run_continues(text, tmp_pa
     assert len((tmp_path / "data" / "spm" / "spm.vocab").read_text().splitlines()) == 70
     # other text in the same folder: stage 1 copies it again and the later stages follow
     changed = write_text(tmp_path / "changed", {"train": 400, "valid": 30, "test": 30}, seed=3)
-    res = run_recipe(tmp_path, "--text_dir", str(changed), *TINY[:2], "--vocab_size", "70", "--stop_stage", "2")
+    res = run_recipe(tmp_path, "--text_dir", str(changed), *TINY[:2], "--vocab_size", "70", "--stop_stage", "3")
     assert "raw/.done was made with other options; redoing" in res.stderr
     assert "spm/.done was made with other options; redoing" in res.stderr
-    # training: other flags are refused, a larger --max-update continues from checkpoint_last.pt
-    short = [*TINY[:2], "--vocab_size", "70", "--n_average", "1", "--train_args", "--max-update 2 --save-interval-updates 2"]
-    run_recipe(tmp_path, "--text_dir", str(changed), *short, "--stop_stage", "6", "--eval_sets", "valid")
-    res = run_recipe(tmp_path, "--text_dir", str(changed), *short[:-1], "--max-update 4 --save-interval-updates 2",
-                     "--stage", "4", "--stop_stage", "6", "--eval_sets", "valid")
+
+
+@pytest.mark.slow
+def test_a_larger_budget_continues_and_other_flags_or_data_are_refused(text, tmp_path):
+    short = [*TINY, "--n_average", "1", "--train_args", "--max-update 2 --save-interval-updates 2"]
+    run_recipe(tmp_path, "--text_dir", str(text), *short, "--stop_stage", "5")
+    res = run_recipe(tmp_path, *short[:-1], "--max-update 4 --save-interval-updates 2", "--stage", "4",
+                     "--stop_stage", "5")
     assert "a larger budget (max-update=2 max-epoch=0 stop-time-hours=0 -> max-update=4" in res.stderr
     assert ".average_done was made with other options; redoing" in res.stderr
-    assert "eval_valid/.done was made with other options; redoing" in res.stderr
     res = run_recipe(tmp_path, *short[:-1], "--max-update 4 --lr 0.01", "--stage", "4", "--stop_stage", "4",
                      check=False)
     assert res.returncode != 0 and "was trained with other data or options" in res.stderr
     assert "train under another --tag" in res.stderr and "Traceback" not in res.stderr
-    # other evaluation options: scored again
-    res = run_recipe(tmp_path, *short[:-1], "--max-update 4 --save-interval-updates 2", "--stage", "6",
-                     "--eval_sets", "valid", "--eval_context_window", "8")
-    assert "eval_valid/.done was made with other options; redoing" in res.stderr
-    assert "context_window=8" in (tmp_path / "exp" / "train_tiny" / "eval_valid" / ".done").read_text()
+    # the data stages redone under the model: evaluation refuses the old model
+    changed = write_text(tmp_path / "changed", {"train": 400, "valid": 30, "test": 30}, seed=3)
+    run_recipe(tmp_path, "--text_dir", str(changed), *TINY, "--stop_stage", "3")
+    res = run_recipe(tmp_path, *short, "--stage", "6", check=False)
+    assert res.returncode != 0 and "was trained on other data than" in res.stderr
 
 
 def test_missing_files_and_bad_options_are_one_line_errors(text, tmp_path):
