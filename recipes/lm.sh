@@ -185,6 +185,7 @@ holds now (stages 1-3 were redone): train under another --tag (or remove $exp), 
 context_window=$window max_tokens=$max_tokens eval_args=$eval_args"
 
     # eval_one DIR BIN SUBSET TEXT NAME SIGNATURE: fairseq-eval-lm of BIN's SUBSET -> DIR/results.json
+    # (one process: on several GPUs fairseq-eval-lm would give each its own shard and perplexity)
     eval_one() {
         local out=$1 bin=$2 subset=$3 text=$4 name=$5 sig=$6
         if [ -f "$out/results.json" ] && stage_done "$out/.done" "$sig"; then
@@ -193,7 +194,7 @@ context_window=$window max_tokens=$max_tokens eval_args=$eval_args"
         mkdir -p "$out"; rm -f "$out/.done" "$out/results.json" "$out/result.txt"
         # shellcheck disable=SC2086
         "$bindir/fairseq-eval-lm" "$bin" --user-dir "$plugin_dir" --path "$decode_ckpt" --gen-subset "$subset" \
-            "${task_flags[@]}" --context-window "$window" --max-tokens "$max_tokens" "${extra[@]}" $dev \
+            "${task_flags[@]}" --context-window "$window" --max-tokens "$max_tokens" --distributed-world-size 1 "${extra[@]}" $dev \
             > "$out/eval.log.tmp" 2>&1 || { tail -n 5 "$out/eval.log.tmp" >&2; die "fairseq-eval-lm failed; see $out/eval.log.tmp"; }
         mv "$out/eval.log.tmp" "$out/eval.log"
         "$python" -m sigma_plugin.recipe.lm score --log "$out/eval.log" --text "$text" --name "$name" \
@@ -211,10 +212,10 @@ context_window=$window max_tokens=$max_tokens eval_args=$eval_args"
         name=$(basename "$eval_text"); name=${name%.*}; name=${name//[^A-Za-z0-9._-]/_}
         out=$exp/eval_text_$name
         "$python" -m sigma_plugin.recipe.lm check --file "$eval_text" || exit 2
-        sig_text="$model_sig | text=$eval_text content=$(sha256sum < "$eval_text" | cut -c1-16)"
-        if ! { [ -f "$out/results.json" ] && [ -f "$out/.done" ] && [ "$(cat "$out/.done")" = "$sig_text" ]; }; then
+        text_id="text=$eval_text content=$(sha256sum < "$eval_text" | cut -c1-16)"
+        if ! stage_done "$out/bin/.done" "$(data_id) | $text_id" 2>/dev/null; then
             [ -f "$datadir/spm/.done" ] || die "$datadir/spm is not complete: run stage 2 first"
-            rm -rf "$out/text.tmp" "$out/bin"; mkdir -p "$out/text.tmp"
+            rm -rf "$out/text.tmp" "$out/bin.tmp"; mkdir -p "$out/text.tmp"
             if [ -f "$datadir/spm/spm.model" ]; then
                 "$python" -m sigma_plugin.recipe.spm encode --model "$datadir/spm/spm.model" --inputs "$eval_text" \
                     --outdir "$out/text.tmp"
@@ -227,9 +228,10 @@ context_window=$window max_tokens=$max_tokens eval_args=$eval_args"
                 || { tail -n 5 "$out/text.tmp/preprocess.log" >&2; die "fairseq-preprocess of --eval_text failed"; }
             log "$(basename "$eval_text"): $(grep -o '[0-9,]* sents, [0-9,]* tokens, [0-9.]*% replaced.*' \
                 "$out/text.tmp/preprocess.log" | head -n 1) (with the training dictionary)"
+            mark_done "$out/bin.tmp/.done" "$(data_id) | $text_id"
             rm -rf "$out/bin"; mv "$out/bin.tmp" "$out/bin"; rm -rf "$out/text.tmp"
         fi
-        eval_one "$out" "$out/bin" test "$eval_text" "$tag/$(basename "$eval_text")" "$sig_text"
+        eval_one "$out" "$out/bin" test "$eval_text" "$tag/$(basename "$eval_text")" "$model_sig | $text_id"
     fi
 
     # results.txt: one line a set scored with the current model and evaluation options
