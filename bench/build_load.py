@@ -81,7 +81,7 @@ if mode.startswith("build"):
 else:
     def refuse(*a, **k):
         raise AssertionError("an SVD or the σReparam initialisation ran while loading a checkpoint")
-    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
+    from sigma_plugin.nn.parametrization import _SigmaReparam
     for mod, name in ((torch.linalg, "svd"), (torch.linalg, "svdvals"), (torch, "svd"), (torch, "svd_lowrank")):
         setattr(mod, name, refuse)
     _SigmaReparam._initialise = refuse

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from bench_common import emit_report, markdown_table
 from sigma_plugin.nn import power_iteration
-from sigma_plugin.nn.sigma_reparam import _start_vector
+from sigma_plugin.nn.parametrization import _start_vector
 
 
 def power_start(w: torch.Tensor, u: torch.Tensor, steps: int) -> torch.Tensor:

@@ -26,9 +26,14 @@ from bench_common import (MEMORY_ENV, MEMORY_METHOD, markdown_table, median, pea
 TARGETS = {"train": 1.02, "eval": 1.005, "memory": 1.05}
 
 
-def make_inputs(dim, tokens, seq_len, device):
+def weights_dtype(args):
+    """--dtype bf16-weights: weights and activations in bf16, as fairseq's --bf16 trains."""
+    return torch.bfloat16 if getattr(args, "dtype", "fp32") == "bf16-weights" else torch.float32
+
+
+def make_inputs(dim, tokens, seq_len, device, dtype=torch.float32):
     bsz = max(1, tokens // seq_len)
-    x = torch.randn(seq_len, bsz, dim, device=device)
+    x = torch.randn(seq_len, bsz, dim, device=device).to(dtype)
     return x, torch.zeros(bsz, seq_len, dtype=torch.bool, device=device)
 
 
@@ -36,7 +41,7 @@ def build(names, args, dim, device):
     from overhead_variants import build_stack, make_variant
     torch.manual_seed(0)
     plain = build_stack(args.layers, dim, max(1, dim // 64), 4 * dim).to(device)
-    stacks = {n: make_variant(n, plain).to(device) for n in names}
+    stacks = {n: make_variant(n, plain).to(device=device, dtype=weights_dtype(args)) for n in names}
     return stacks, {n: torch.optim.SGD(s.parameters(), lr=1e-4) for n, s in stacks.items()}
 
 
@@ -80,7 +85,7 @@ def time_shape(args, dim, tokens, device, warmup):
     (warm-up included), but at least one timed round runs."""
     names = list(args.variants)
     stacks, opts = build(names, args, dim, device)
-    x, pad = make_inputs(dim, tokens, args.seq_len, device)
+    x, pad = make_inputs(dim, tokens, args.seq_len, device, weights_dtype(args))
     times = {n: {"train": [], "eval": []} for n in names}
     start, rep, last = time.perf_counter(), 0, 0.0
     while rep < warmup + args.reps:
@@ -102,13 +107,14 @@ def memory_child(args):
     name, dim, tokens = args.memory_child[0], int(args.memory_child[1]), int(args.memory_child[2])
     device = torch.device("cpu")
     # first use of the kernels (library initialisation, thread pools) on a tiny stack, outside the baseline
-    tiny, tiny_opt = build([name], argparse.Namespace(layers=1), 64, device)
-    train_step(name, tiny[name], tiny_opt[name], *make_inputs(64, 128, 64, device), args, device)
-    eval_step(name, tiny[name], *make_inputs(64, 128, 64, device), args, device)
+    tiny, tiny_opt = build([name], argparse.Namespace(layers=1, dtype=args.dtype), 64, device)
+    dtype = weights_dtype(args)
+    train_step(name, tiny[name], tiny_opt[name], *make_inputs(64, 128, 64, device, dtype), args, device)
+    eval_step(name, tiny[name], *make_inputs(64, 128, 64, device, dtype), args, device)
     del tiny, tiny_opt
     base = rss_mib()
     stacks, opts = build([name], args, dim, device)
-    x, pad = make_inputs(dim, tokens, args.seq_len, device)
+    x, pad = make_inputs(dim, tokens, args.seq_len, device, weights_dtype(args))
     # eval first (its peak then holds no leftovers of training), then training
     exact = reset_peak()
     eval_step(name, stacks[name], x, pad, args, device)
@@ -121,7 +127,8 @@ def memory_child(args):
 
 def measure_memory(args, name, dim, tokens):
     cmd = [sys.executable, os.path.abspath(__file__), "--memory-child", name, str(dim), str(tokens),
-           "--layers", str(args.layers), "--seq-len", str(args.seq_len), "--threads", str(args.threads)]
+           "--layers", str(args.layers), "--seq-len", str(args.seq_len), "--threads", str(args.threads),
+           "--dtype", args.dtype]
     res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **MEMORY_ENV})
     if res.returncode != 0:
         raise RuntimeError(f"memory subprocess failed: {' '.join(cmd)}\n{res.stderr[-2000:]}")
@@ -201,7 +208,9 @@ def parse_args(argv=None):
     ap.add_argument("--memory-only", action="store_true",
                     help="no timing: only the peak-memory subprocesses (memory does not depend on the load)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (memory is measured on CPU only)")
-    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16 = bf16 autocast")
+    ap.add_argument("--dtype", choices=["fp32", "bf16", "bf16-weights"], default="fp32",
+                    help="bf16 = bf16 autocast (fp32 weights); bf16-weights = weights and activations in "
+                         "bf16, as fairseq's --bf16")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--out", help="also write the markdown table to this file (atomically)")
     ap.add_argument("--memory-child", nargs=3, metavar=("VARIANT", "DIM", "TOKENS"), help=argparse.SUPPRESS)

@@ -20,7 +20,9 @@ def register() -> None:
 
     allow_fairseq_checkpoints()
     _install_one_line_errors()
-    from . import criterions, feature_transforms, models, optim  # noqa: F401  (importing registers)
+    from . import criterions, feature_transforms, models, optim  # noqa: F401  (importing optim registers)
+    models.register()  # after fairseq's own models: every arch gets its sigma_ twin
+    criterions.register()
 
 
 def _install_one_line_errors() -> None:

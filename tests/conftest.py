@@ -32,7 +32,7 @@ def _single_thread():
 def weight_hats_made(monkeypatch):
     """Weak references to every W_hat the σReparam parametrizations compute during the test."""
     import weakref
-    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
+    from sigma_plugin.nn.parametrization import _SigmaReparam
     made = []
     real = _SigmaReparam.forward
 

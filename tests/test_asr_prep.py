@@ -11,7 +11,7 @@ import yaml
 
 from _asr_corpus import RATE, prepare, tone, write_chapter, write_corpus
 from sigma_plugin.asr.corpus import CorpusError, scan_subset
-from sigma_plugin.nn.ctc_greedy import ctc_greedy_decode
+from sigma_plugin.decoding.ctc_greedy import ctc_greedy_decode
 from sigma_plugin.asr.feature_zip import member_spans
 from sigma_plugin.asr.features import AudioFormatError
 from sigma_plugin.asr.manifest import read_tsv

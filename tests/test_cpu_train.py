@@ -26,7 +26,7 @@ rank = int(sys.argv[sys.argv.index("--distributed-rank") + 1])
 import sigma_plugin
 sigma_plugin.register()
 import importlib
-sr = importlib.import_module("sigma_plugin.nn.sigma_reparam")
+sr = importlib.import_module("sigma_plugin.nn.parametrization")
 if rank != 0:
     real_init = sr._SigmaReparam.__init__
     def init(self, *args, **kwargs):

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from sigma_plugin.nn.ctc_greedy import ctc_greedy_decode
-from sigma_plugin.nn.ctc_beam import ctc_beam_decode, ctc_prefix_beam_search, labelling_log_prob
+from sigma_plugin.decoding.ctc_greedy import ctc_greedy_decode
+from sigma_plugin.decoding.ctc_beam import ctc_beam_decode, ctc_prefix_beam_search, labelling_log_prob
 
 BLANK = 0
 

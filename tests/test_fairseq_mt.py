@@ -44,7 +44,7 @@ def test_train_then_generate_loads_with_weights_only(toy_bin, tmp_path):
     def refuse(*args, **kwargs):
         raise AssertionError("SVD called while loading a checkpoint")
     saved = torch.load(str(ckpt), weights_only=True)["model"]
-    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
+    from sigma_plugin.nn.parametrization import _SigmaReparam
     with pytest.MonkeyPatch.context() as mp:
         for mod, name in ((torch.linalg, "svd"), (torch.linalg, "svdvals"), (torch, "svd"), (torch, "svd_lowrank")):
             mp.setattr(mod, name, refuse)
@@ -207,7 +207,7 @@ def test_beam_search_computes_each_weight_once_per_batch(toy_bin, monkeypatch):
     decoding, where each σReparam weight is computed once; the hypotheses are the same."""
     from fairseq.sequence_generator import SequenceGenerator
     from sigma_plugin.models.decoding_cache import DecodingCache
-    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
+    from sigma_plugin.nn.parametrization import _SigmaReparam
     task, model, _ = build_model(toy_bin, "--seed", "2")
     model.eval()
     task.load_dataset("valid")
@@ -238,7 +238,7 @@ def test_model_with_fp16_training_args_still_builds_on_cpu(toy_bin):
 
 
 def test_decoder_cache_with_positional_incremental_state(toy_bin, monkeypatch):
-    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
+    from sigma_plugin.nn.parametrization import _SigmaReparam
     _, model, _ = build_model(toy_bin, "--seed", "2")
     model.eval()
     calls = []

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from sigma_plugin.nn.ctc_beam import ctc_beam_decode, ctc_prefix_beam_search
-from sigma_plugin.nn.ngram_lm import NgramLM
+from sigma_plugin.decoding.ctc_beam import ctc_beam_decode, ctc_prefix_beam_search
+from sigma_plugin.decoding.ngram_lm import NgramLM
 
 BOS, EOS, V = 0, 2, 8  # ids as in a fairseq dictionary; tokens 4..7 are "letters"
 

@@ -22,7 +22,7 @@ def _weight_and_u(dtype=torch.float32, shape=(24, 16)):
 def test_equals_the_old_inline_loop(dtype, steps):
     w, u0 = _weight_and_u(dtype)
     u = u0
-    with torch.no_grad():  # the loop as it stood in nn/sigma_reparam.py and cli/sigma_state.py
+    with torch.no_grad():  # the loop as it stood in nn/parametrization.py and cli/sigma_state.py
         for _ in range(steps):
             v = F.normalize(torch.mv(w, u), dim=0, eps=1e-12)
             u = F.normalize(torch.mv(w.t(), v), dim=0, eps=1e-12)

@@ -83,7 +83,7 @@ def test_registration_and_loading_do_no_svd(monkeypatch):
 
 def test_deferred_initialisation_is_skipped_by_loading_and_done_at_first_use(monkeypatch):
     from sigma_plugin.nn import deferred_sigma_init
-    from sigma_plugin.nn.sigma_reparam import _SigmaReparam
+    from sigma_plugin.nn.parametrization import _SigmaReparam
     torch.manual_seed(0)
     trained = sigma_reparam(nn.Linear(32, 24))
     trained.train()
@@ -395,3 +395,21 @@ def test_recomputed_weights_keep_no_w_hat_and_give_the_same_gradients(weight_hat
         assert torch.equal(a.grad, b.grad), name
     for (name, a), (_, b) in zip(net.named_buffers(), twin.named_buffers()):
         assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_weights_keep_no_fp32_copy_for_backward(dtype):
+    """--fp16/--bf16 cast the weights: σ is computed in fp32, but autograd keeps no fp32 copy of W
+    (W_hat is the weight's dtype scaled by the 0-dim fp32 γ/σ; dσ/dW = v uᵀ from the vectors)."""
+    lin = sigma_reparam(nn.Linear(32, 48)).to(dtype)
+    lin.train()
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: (saved.append((t.dtype, t.numel())), t)[1], lambda t: t):
+        out = lin(torch.randn(4, 32, dtype=dtype))
+    assert out.dtype == dtype
+    assert not [s for s in saved if s == (torch.float32, 32 * 48)], saved
+    out.float().sum().backward()
+    p = get_sigma_reparam(lin)
+    w = lin.parametrizations.weight.original
+    assert w.grad is not None and w.grad.dtype == dtype and p.gamma.grad is not None
+    assert p.u.dtype == torch.float32 and torch.isfinite(p.gamma.grad)

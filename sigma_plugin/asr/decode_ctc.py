@@ -6,7 +6,7 @@ fairseq-generate writes it.
         [--decode-method greedy|beam] [--beam 5] [--lm-path lm.gz --lm-weight 0.5 --lm-token-bonus 1]
 
 --decode-method greedy (default) keeps the best frame-by-frame path; beam runs a lexicon-free
-CTC prefix beam search (sigma_plugin.nn.ctc_beam) of width --beam, with --lm-path an n-gram LM
+CTC prefix beam search (sigma_plugin.decoding.ctc_beam) of width --beam, with --lm-path an n-gram LM
 (sigma_plugin.asr.train_lm) fused into it: each token adds --lm-weight · ln P_LM + --lm-token-bonus
 (--lm-path and --lm-weight are fairseq-generate's flags; --lm-weight defaults to 0 there).
 Takes fairseq-generate's options (same parser). Works for sigma_s2t_ctc and for
@@ -29,9 +29,9 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 
 import sigma_plugin
 from sigma_plugin.util.atomic import atomic_path
-from sigma_plugin.nn.ctc_beam import ctc_beam_decode
-from sigma_plugin.nn.ctc_greedy import ctc_greedy_decode
-from sigma_plugin.nn.ngram_lm import NgramLM
+from sigma_plugin.decoding.ctc_beam import ctc_beam_decode
+from sigma_plugin.decoding.ctc_greedy import ctc_greedy_decode
+from sigma_plugin.decoding.ngram_lm import NgramLM
 
 DECODE_METHODS = ("greedy", "beam")
 

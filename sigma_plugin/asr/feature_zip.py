@@ -48,8 +48,3 @@ def member_spans(zip_path) -> Dict[str, Tuple[int, int]]:
             spans[Path(info.filename).stem] = (offset, info.file_size)
     return spans
 
-
-def read_span(zip_path, offset: int, length: int) -> np.ndarray:
-    with open(zip_path, "rb") as f:
-        f.seek(offset)
-        return np.load(io.BytesIO(f.read(length)), allow_pickle=False)

@@ -8,7 +8,7 @@ Text: the transcripts of --train-subsets plus each --text file (one sentence per
 normalised as the transcripts are scored (upper case, no punctuation) and encoded with the
 SentencePiece model of DATA_DIR/config.yaml. Any sentence equal (after normalisation) to a
 transcript of --exclude-subsets is dropped, so that the dev/test sentences are never in the LM.
-Interpolated Witten-Bell smoothing (sigma_plugin.nn.ngram_lm); ``decode_ctc --lm-path`` uses it.
+Interpolated Witten-Bell smoothing (sigma_plugin.decoding.ngram_lm); ``decode_ctc --lm-path`` uses it.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import Iterable, List, Sequence
 
 import yaml
 
-from sigma_plugin.nn.ngram_lm import NgramLM
+from sigma_plugin.decoding.ngram_lm import NgramLM
 from sigma_plugin.util import StepError, atomic_path, run_cli
 
 from .manifest import read_tsv

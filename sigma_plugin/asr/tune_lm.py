@@ -5,7 +5,7 @@
         --lm-weights 0,0.25,0.5,0.75,1 --lm-token-bonuses 0,0.5,1,2 --out exp/x/lm_tuning.tsv [--cpu]
 
 The model runs once; every (weight, bonus) pair of the grid then decodes the subset by prefix beam
-search with the LM fused in (sigma_plugin.nn.ctc_beam) and is scored like stage 7 (WER/CER, jiwer,
+search with the LM fused in (sigma_plugin.decoding.ctc_beam) and is scored like stage 7 (WER/CER, jiwer,
 normalised text). Writes a TSV (``lm_weight lm_token_bonus wer cer``, plus a ``no LM`` row) and
 prints it with the best pair (lowest CER, then WER) as recipe flags. Tune on a validation subset,
 never on the test subset you report.

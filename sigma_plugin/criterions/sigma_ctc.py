@@ -18,7 +18,7 @@ from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import FairseqDataclass
 from fairseq.logging import metrics
 
-from sigma_plugin.nn.ctc_greedy import ctc_greedy_decode
+from sigma_plugin.decoding.ctc_greedy import ctc_greedy_decode
 
 from .sigma_criterion import SigmaMetricsMixin
 from .sigma_metrics import SigmaLoggingConfig, SigmaMetrics

@@ -11,7 +11,7 @@ With a language model (shallow fusion, Hannun et al. 2014, eq. 3): each token ap
 adds ``lm_weight · ln P_LM(token | prefix) + token_bonus`` to its score, and the final ranking adds
 ``lm_weight · ln P_LM(</s> | prefix)``. The bonus offsets the LM's cost per token, which would
 otherwise favour short hypotheses. ``lm`` is any object with ``log_prob(history, token)`` and
-``eos`` (``sigma_plugin.nn.ngram_lm.NgramLM``).
+``eos`` (``sigma_plugin.decoding.ngram_lm.NgramLM``).
 """
 from __future__ import annotations
 

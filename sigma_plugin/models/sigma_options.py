@@ -13,7 +13,7 @@ from torch import nn
 
 from sigma_plugin.nn import (apply_sigma_reparam, broadcast_sigma_state, recomputed_sigma_weights,
                              remove_sigma_reparam, sigma_reparam_modules)
-from sigma_plugin.nn.sigma_reparam import INIT_POWER_ITERATIONS
+from sigma_plugin.nn.parametrization import INIT_POWER_ITERATIONS
 
 from .deepnorm import apply_deepnorm
 from .introspection import layer_lists

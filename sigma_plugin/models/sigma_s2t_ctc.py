@@ -10,7 +10,7 @@ from typing import List
 from fairseq.models import FairseqEncoderModel, register_model, register_model_architecture
 from fairseq.models.speech_to_text.s2t_transformer import S2TTransformerModel
 
-from sigma_plugin.nn.ctc_greedy import ctc_greedy_decode
+from sigma_plugin.decoding.ctc_greedy import ctc_greedy_decode
 
 from .sigma_flags import SigmaPostLNModelConfig, add_sigma_args
 from .sigma_options import RecordsUpdates, apply_sigma_options

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from sigma_plugin.nn import is_probeable_attention, is_sigma_reparametrized
-from sigma_plugin.nn.sigma_reparam import SUPPORTED_TYPES
+from sigma_plugin.nn.parametrization import SUPPORTED_TYPES
 
 from .sigma_flags import SigmaOptionError
 

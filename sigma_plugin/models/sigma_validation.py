@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from sigma_plugin.nn.sigma_reparam import validate_gamma_init
+from sigma_plugin.nn.parametrization import validate_gamma_init
 
 from .sigma_flags import SigmaModelConfig, SigmaOptionError, set_sigma_defaults
 

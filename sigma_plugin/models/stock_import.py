@@ -2,7 +2,7 @@
 ``sigma_<arch>`` command line that continues from it (``sigma-twin``).
 
 The weights themselves are imported by the load-state-dict pre-hook of each σReparam weight
-(``sigma_plugin.nn.sigma_reparam``), so every fairseq load path works: ``--finetune-from-model``,
+(``sigma_plugin.nn.parametrization``), so every fairseq load path works: ``--finetune-from-model``,
 ``--restore-file`` with ``--reset-optimizer``, ``--load-pretrained-encoder-from``, and
 ``load_stock_as_twin`` below for ``checkpoint_utils``."""
 import argparse

@@ -10,7 +10,7 @@ for each arch ``A`` of ``M`` the arch ``sigma_A``, which runs A's arch function.
 stock model, then applies the --sigma-* options; its defaults are the stock arch's (same sizes, same
 LayerNorm placement) with σReparam on every linear/conv layer and γ₀ = σ₀: at initialisation it
 computes what the stock model computes, and a stock checkpoint loads into it (the pre-hook of
-``sigma_plugin.nn.sigma_reparam``).
+``sigma_plugin.nn.parametrization``).
 
 Where a ``sigma_M`` model of this plugin already exists (``sigma_transformer``,
 ``sigma_s2t_transformer``), its class is a ``SigmaTwin`` written by hand; the stock archs that it

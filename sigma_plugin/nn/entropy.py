@@ -1,7 +1,6 @@
 """Attention entropy and its lower bound (Zhai et al., ICML 2023, §3 and Theorem 3.1)."""
 from __future__ import annotations
 
-import math
 from typing import Optional, Union
 
 import torch
@@ -80,7 +79,3 @@ def entropy_lower_bound(s: Number, T: Number) -> torch.Tensor:
     denom = 1 + (T - 1) * beta
     return torch.log(denom) + gap * (T - 1) * beta / denom
 
-
-def max_entropy(T: int) -> float:
-    """Entropy of the uniform distribution over T keys, log T (the upper end of the range)."""
-    return math.log(T)

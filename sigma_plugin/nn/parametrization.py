@@ -12,6 +12,7 @@ reader of ``module.weight`` -- including fused kernels such as
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fnmatch
 import functools
 import gc
@@ -38,14 +39,37 @@ GammaInit = Union[str, float, int]
 # (one more step) keeps closing the gap (≤ 0.1 % within ~50-200 updates, see the tests).
 INIT_POWER_ITERATIONS = 10
 
-# The current inference scope (see ``cached_sigma_weights``): W_hat is cached only inside one.
-_SCOPE = None
-# True inside ``frozen_power_iteration``: training-mode reads do not advance u.
-_FROZEN = False
-# True inside ``deferred_sigma_init``: u and γ₀ are computed at first use, unless loaded before.
-_DEFER = False
-# True inside ``recomputed_sigma_weights``: W_hat is saved for the backward pass as a recipe.
-_RECOMPUTE = False
+@dataclasses.dataclass
+class SigmaMode:
+    """How σReparam weights behave when they are read, for this process: one object, changed only
+    by the context managers below, each of which restores it on exit (they nest).
+
+    - ``scope``: the current inference scope (``cached_sigma_weights``): W_hat's γ/σ is cached only
+      inside one; None outside.
+    - ``frozen``: training-mode reads do not advance u (``frozen_power_iteration``: the probe).
+    - ``deferred``: σReparam registered now computes u and γ₀ at first use, unless a load brings
+      them first (``deferred_sigma_init``: building a model whose checkpoint is loaded next).
+    - ``recompute``: W_hat is saved for the backward pass as a recipe (``recomputed_sigma_weights``).
+    """
+    scope: Optional[object] = None
+    frozen: bool = False
+    deferred: bool = False
+    recompute: bool = False
+
+
+MODE = SigmaMode()
+
+
+@contextlib.contextmanager
+def _mode(**changes):
+    previous = {name: getattr(MODE, name) for name in changes}
+    for name, value in changes.items():
+        setattr(MODE, name, value)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            setattr(MODE, name, value)
 
 
 @contextlib.contextmanager
@@ -54,12 +78,8 @@ def deferred_sigma_init():
     for u, σ₀ and γ₀) to the first forward; a ``load_state_dict`` that brings u and γ first
     makes it unnecessary. For building a model whose state is loaded right afterwards (a
     checkpoint): nothing reads γ before the load."""
-    global _DEFER
-    previous, _DEFER = _DEFER, True
-    try:
+    with _mode(deferred=True):
         yield
-    finally:
-        _DEFER = previous
 
 
 @contextlib.contextmanager
@@ -71,12 +91,8 @@ def cached_sigma_weights(token: Optional[object] = None):
     it can never be stale (in-place updates through ``.data``, ``functional_call``, ...).
     ``token`` identifies a scope that is entered several times (e.g. one beam search whose
     decoder steps are separate calls); by default each block is a new scope."""
-    global _SCOPE
-    previous, _SCOPE = _SCOPE, (object() if token is None else token)
-    try:
+    with _mode(scope=object() if token is None else token):
         yield
-    finally:
-        _SCOPE = previous
 
 
 @contextlib.contextmanager
@@ -86,13 +102,8 @@ def recomputed_sigma_weights():
     bit for bit, when the backward pass needs it. A plain model's memory for one more scaling of
     each weight per update. The saved-tensor hooks act only on tensors saved inside the block; the
     backward pass may run after it."""
-    global _RECOMPUTE
-    previous, _RECOMPUTE = _RECOMPUTE, True
-    try:
-        with torch.autograd.graph.saved_tensors_hooks(_pack_saved, _unpack_saved):
-            yield
-    finally:
-        _RECOMPUTE = previous
+    with _mode(recompute=True), torch.autograd.graph.saved_tensors_hooks(_pack_saved, _unpack_saved):
+        yield
 
 
 def _pack_saved(tensor: torch.Tensor):
@@ -107,8 +118,8 @@ def _pack_saved(tensor: torch.Tensor):
 def _unpack_saved(packed):
     if isinstance(packed, torch.Tensor):
         return packed
-    (weight, scale, dtype), size, stride, offset, is_base = packed
-    w_hat = (scale * weight).to(dtype)
+    (weight, scale), size, stride, offset, is_base = packed
+    w_hat = scale * weight
     return w_hat if is_base else w_hat.as_strided(size, stride, offset)
 
 
@@ -117,12 +128,8 @@ def frozen_power_iteration():
     """Inside this block training-mode reads of σReparam weights do not advance u (nor change
     ``last_sigma``): for measurements that must leave training exactly as it would be without
     them (the attention probe)."""
-    global _FROZEN
-    previous, _FROZEN = _FROZEN, True
-    try:
+    with _mode(frozen=True):
         yield
-    finally:
-        _FROZEN = previous
 
 
 @functools.lru_cache(maxsize=64)
@@ -169,7 +176,7 @@ class _SigmaReparam(nn.Module):
         # (scope, W, γ, versions, γ/σ): reused only inside a cached_sigma_weights() scope.
         self._eval_cache = None
         self._pending_gamma_init = gamma_init
-        if not _DEFER:
+        if not MODE.deferred:
             self._initialise(weight)
 
     @torch.no_grad()
@@ -228,25 +235,27 @@ class _SigmaReparam(nn.Module):
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if self._pending_gamma_init is not None:
             self._initialise(weight)
-        scope = _SCOPE
+        scope = MODE.scope
         use_cache = scope is not None and not self.training and not torch.is_grad_enabled()
         with _fp32_region(weight.device):
-            # Power iteration and σ in at least fp32 whatever the module's dtype (fp16 loses σ's precision).
-            wc = weight.to(_compute_dtype(weight.dtype))
+            # Power iteration and σ in at least fp32 whatever the module's dtype (fp16 loses σ's
+            # precision); W_hat in the weight's own dtype, scaled by the 0-dim fp32 γ/σ (no fp32
+            # copy of a half-precision weight is kept for the backward pass).
+            compute = _compute_dtype(weight.dtype)
             if use_cache:
                 c = self._eval_cache
                 if (c is not None and c[0] is scope and c[1] is weight and c[2] is self.gamma
                         and c[3] == (weight._version, self.gamma._version, self.u._version)):
-                    return (c[4] * wc).to(weight.dtype)
+                    return c[4] * weight
             self._eval_cache = None
-            update = self.training and not _FROZEN
-            sigma = self._sigma(wc.flatten(1), self.u.to(wc.dtype), update=update)
-            scale = self.gamma.to(wc.dtype) / sigma  # γ/σ of eq. 2
-            w_hat = (scale * wc).to(weight.dtype)
-            if _RECOMPUTE and w_hat.requires_grad:
+            update = self.training and not MODE.frozen
+            sigma = self._sigma(weight.flatten(1), self.u.to(compute), update=update)
+            scale = self.gamma.to(compute) / sigma  # γ/σ of eq. 2
+            w_hat = scale * weight
+            if MODE.recompute and w_hat.requires_grad:
                 # what autograd may store instead of W_hat (see recomputed_sigma_weights)
-                w_hat._sigma_recipe = (wc.detach(), scale.detach(), weight.dtype)
-        if not _FROZEN:
+                w_hat._sigma_recipe = (weight.detach(), scale.detach())
+        if not MODE.frozen:
             self.last_sigma = sigma.detach()
         if use_cache:
             # Only the scalar γ/σ is kept, not W_hat: no resident copy of the weights in eval.

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .entropy import attention_entropy, entropy_lower_bound
-from .sigma_reparam import frozen_power_iteration
+from .parametrization import frozen_power_iteration
 
 
 def is_probeable_attention(module: nn.Module) -> bool:
