@@ -209,7 +209,7 @@ context_window=$window max_tokens=$max_tokens eval_args=$eval_args"
 
     if [ -n "$eval_text" ]; then
         # the extra text: encoded with data/spm's model, binarized with the training dictionary
-        name=$(basename "$eval_text"); name=${name%.*}; name=${name//[^A-Za-z0-9._-]/_}
+        name=$(basename "$eval_text"); name=${name//[^A-Za-z0-9._-]/_}
         out=$exp/eval_text_$name
         "$python" -m sigma_plugin.recipe.lm check --file "$eval_text" || exit 2
         text_id="text=$eval_text content=$(sha256sum < "$eval_text" | cut -c1-16)"

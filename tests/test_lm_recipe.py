@@ -83,14 +83,14 @@ def test_all_stages_write_perplexities_checkpoints_and_plots(done):
     for line in lines:
         assert line in res.stdout  # printed as well
     for d, text_file in (("eval_valid", work / "data" / "raw" / "valid.txt"), ("eval_test", work / "data" / "raw" / "test.txt"),
-                         ("eval_text_my_notes", extra)):
+                         ("eval_text_my_notes.txt", extra)):
         r = json.loads((exp / d / "results.json").read_text())
         assert 1 < r["ppl_per_token"] < 1000 and r["ppl_per_word"] > r["ppl_per_token"]
         assert r["text"] == str(text_file) and r["checkpoint"].endswith("checkpoint_avg.pt")
         # every token of the text is scored: its pieces plus one end of line a line
         assert r["lines"] == len(text_file.read_text().splitlines())
         assert r["tokens"] > r["words"] + r["lines"]
-    r = json.loads((exp / "eval_text_my_notes" / "results.json").read_text())
+    r = json.loads((exp / "eval_text_my_notes.txt" / "results.json").read_text())
     assert r["lines"] == 12 and f"{r['ppl_per_token']:.2f} per token ({r['tokens']:,} tokens)" in lines[2]
     assert "ent_dec_self_min" in (exp / "train.log").read_text()
     for png in ("loss", "entropy", "sigma_gamma"):
@@ -103,7 +103,7 @@ def test_a_rerun_skips_every_done_stage_and_other_eval_options_score_again(done,
     for message in ("data/raw is complete and holds the same text; skipping", "data/spm is complete; skipping",
                     "data/bin is complete; skipping", "training finished earlier; skipping",
                     "checkpoint_avg.pt is up to date; skipping", "eval_valid is up to date; skipping",
-                    "eval_text_my_notes is up to date; skipping"):
+                    "eval_text_my_notes.txt is up to date; skipping"):
         assert message in res.stderr
     assert "fairseq-train" not in res.stderr and "redoing" not in res.stderr
     assert "train_tiny/my notes.txt: perplexity" in res.stdout
