@@ -214,3 +214,25 @@ def test_shipped_lm_configs_parse(tmp_path):
     assert stock["sigma-reparam"] == "none" and stock["sigma-layernorm"] == "stock" and stock["warmup-updates"] > 0
     default = load_conf(EGS / "conf" / "train_sigma_postln_adam.yaml")
     assert default["sigma-layernorm"] == "post" and "warmup-updates" not in default
+
+
+def test_perplexity_per_word_is_the_same_likelihood_over_words_and_line_ends(tmp_path):
+    from sigma_plugin.recipe.lm import score
+    log = tmp_path / "eval.log"
+    log.write_text("INFO:fairseq_cli.eval_lm:Evaluated 8 tokens in 0.1s (80.00 tokens/s)\n"
+                   "INFO:fairseq_cli.eval_lm:Loss (base 2): 2.0000, Perplexity: 4.00\n")
+    text = tmp_path / "t.txt"
+    text.write_text("three short words\n")
+    line = score(log, text, "x/t.txt", tmp_path / "r.json")
+    r = json.loads((tmp_path / "r.json").read_text())
+    # 8 tokens at 2 bits each = 16 bits over 3 words + 1 line end: 2 ** (16 / 4) = 16
+    assert r["ppl_per_token"] == 4.0 and r["ppl_per_word"] == 16.0 and r["tokens"] == 8
+    assert line == "x/t.txt: perplexity 4.00 per token (8 tokens), 16.00 per word (3 words + 1 line ends)"
+    log.write_text("INFO:fairseq_cli.eval_lm:loading model(s)\n")
+    from sigma_plugin.util import StepError
+    with pytest.raises(StepError, match="fairseq-eval-lm did not finish"):
+        score(log, text, "x", tmp_path / "r2.json")
+
+
+def test_wikitext103_readme_says_it_has_not_been_run_here():
+    assert "has not been run here" in " ".join((WIKI / "README.md").read_text().split())
