@@ -210,3 +210,21 @@ def test_import_finetune_export_and_stock_fairseq_reads_it(name, data, tmp_path)
     if name == "transformer":
         hyps = [sorted(line for line in r.stdout.splitlines() if line.startswith(("H-", "P-"))) for r in (plugin, stock)]
         assert hyps[0] and hyps[0] == hyps[1]
+
+
+def test_a_model_without_torch_linear_layers_is_refused_in_one_line():
+    """Model-parallel or HuggingFace layers are not nn.Linear: σReparam would silently do nothing."""
+    import argparse
+    from torch import nn
+    from sigma_plugin.models.sigma_flags import SigmaOptionError, set_sigma_defaults
+    from sigma_plugin.models.sigma_options import apply_sigma_options
+
+    class Foreign(nn.Module):  # a weight held outside any nn.Linear/Conv
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(4, 4))
+
+    args = argparse.Namespace()
+    set_sigma_defaults(args)
+    with pytest.raises(SigmaOptionError, match="sigma_foreign: --sigma-reparam all found no torch Linear/Conv"):
+        apply_sigma_options(Foreign(), args, "sigma_foreign")

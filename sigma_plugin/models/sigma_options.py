@@ -50,6 +50,11 @@ def apply_sigma_options(model: nn.Module, args, name: str = "") -> dict:
             model, include=include, exclude=exclude,
             gamma_init=parse_gamma_init(args.sigma_gamma_init),
             n_power_iterations=args.sigma_power_iterations)
+        if not summary["sigma_reparam"]:
+            raise SigmaOptionError(
+                f"{name or type(model).__name__}: --sigma-reparam {args.sigma_reparam} found no torch Linear/Conv "
+                f"weight to reparametrize (layers of other types, such as model-parallel or HuggingFace "
+                f"ones, are not supported); use the stock arch, or --sigma-reparam none")
         model._sigma_broadcast_pending = True  # see RecordsUpdates.forward
     _log_summary(name or type(model).__name__, args, summary)
     return summary
