@@ -137,7 +137,7 @@ def twin_command(path: str, state: Optional[dict] = None) -> Tuple[str, List[str
                  else getattr(model_cfg, "criterion", None))
     if criterion:
         from fairseq.criterions import CRITERION_DATACLASS_REGISTRY, CRITERION_REGISTRY
-        twin_criterion = f"{criterion}_with_sigma"
+        twin_criterion = criterion if str(criterion).endswith("_with_sigma") else f"{criterion}_with_sigma"
         if twin_criterion in CRITERION_REGISTRY:
             args += ["--criterion", twin_criterion]
         else:
