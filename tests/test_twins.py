@@ -228,3 +228,15 @@ def test_a_model_without_torch_linear_layers_is_refused_in_one_line():
     set_sigma_defaults(args)
     with pytest.raises(SigmaOptionError, match="sigma_foreign: --sigma-reparam all found no torch Linear/Conv"):
         apply_sigma_options(Foreign(), args, "sigma_foreign")
+
+
+def test_a_stock_checkpoint_trained_with_activation_checkpointing_imports(data, tmp_path):
+    """--checkpoint-activations is refused for σReparam training, but a stock model trained with it
+    imports (switched off on import) and sigma-twin leaves it out of the command, saying why."""
+    family = FAMILIES["transformer_lm"]
+    run(family.train_cmd(data, tmp_path / "stock", False, 1, "--checkpoint-activations"))
+    printed = run([str(BIN / "sigma-twin"), str(tmp_path / "stock" / "checkpoint_last.pt"), str(data["lm"]),
+                   "--verify"]).stdout
+    assert re.search(r"max \|Δ log-prob\| = 0 on valid", printed), printed
+    assert "# checkpoint_activations=True left out: σReparam refuses it" in printed
+    assert "--checkpoint-activations" not in printed

@@ -14,6 +14,12 @@ from .sigma_flags import SigmaOptionError
 from .twins import PREFIX, twin_arch_of
 
 
+# Options of a stock training run that σReparam refuses (sigma_validation.refuse_unsafe_flags) and that
+# change nothing for an imported model's function: switched off on import, left out of sigma-twin's command.
+UNSAFE_TRAINING_OPTIONS = {"checkpoint_activations": False, "offload_activations": False,
+                           "quant_noise_pq": 0.0, "quant_noise_scalar": 0.0}
+
+
 def model_cfg_arch(model_cfg) -> str:
     """The arch a checkpoint's ``cfg.model`` (or legacy ``args``) was built with."""
     arch = getattr(model_cfg, "arch", None) or getattr(model_cfg, "_name", None)
@@ -46,6 +52,9 @@ def load_stock_as_twin(path: str, arg_overrides: Optional[dict] = None, **kwargs
     if getattr(model_cfg, "arch", None) is not None:
         _set(model_cfg, "arch", twin)
     sigma.setdefault("sigma_layernorm", "stock")  # where the stock model has it: the same function
+    for key, off in UNSAFE_TRAINING_OPTIONS.items():  # training-only options σReparam refuses
+        if getattr(model_cfg, key, None):
+            _set(model_cfg, key, off)
     for key, value in sigma.items():
         _set(model_cfg, key, value)
     return checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides=overrides, state=state, **kwargs)
@@ -85,6 +94,9 @@ def _differences(values: Dict[str, object], defaults: Dict[str, object], notes: 
     out = []
     for key in sorted(defaults):
         if key.startswith("_") or key in ("arch", "data") or key not in values:
+            continue
+        if key in UNSAFE_TRAINING_OPTIONS and values[key]:
+            notes.append(f"{key}={values[key]} left out: σReparam refuses it (docs/flags.md)")
             continue
         value, default = values[key], defaults[key]
         if value == default or value is None:
