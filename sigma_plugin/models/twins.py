@@ -18,7 +18,6 @@ does not name itself are registered on it in the same way (docs/flags.md says wh
 """
 
 import dataclasses
-import logging
 import sys
 from typing import Dict, List
 
@@ -30,7 +29,6 @@ from .sigma_flags import SigmaModelConfig, add_sigma_args
 from .sigma_options import RecordsUpdates, apply_sigma_options
 from .sigma_validation import prepare_sigma_args, preset_layernorm_switches, record_arch_switches
 
-logger = logging.getLogger(__name__)
 
 PREFIX = "sigma_"
 
