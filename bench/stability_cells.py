@@ -11,8 +11,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-# Models: every one is fairseq's post-LN Transformer built by `sigma_transformer` (with
-# --sigma-reparam none it is exactly the stock model), so only the named flags differ.
+# Models: every one is fairseq's post-LN Transformer built by `sigma_transformer` (MT) or
+# `sigma_transformer_lm --sigma-layernorm post` (LM); with --sigma-reparam none it is exactly the
+# stock model, so only the named flags differ.
 MODELS: Dict[str, List[str]] = {
     "postln": ["--sigma-reparam", "none"],
     "postln_x0.35": ["--sigma-reparam", "none", "--sigma-init-scale", "0.35"],
@@ -143,7 +144,9 @@ def analyse(cell: Cell, log_text: str, returncode: int, seconds: float, unigram_
     final = losses[-1] if losses else None
     finite = [x for x in losses if math.isfinite(x)]
     best = min(finite) if finite else None
-    final_nll = curve["nll_loss"][-1][1] if curve["nll_loss"] else None
+    # label-smoothed criteria log the NLL beside the loss; plain cross-entropy (the LM) only the loss
+    nll_key = "nll_loss" if curve["nll_loss"] else "loss"
+    final_nll = curve[nll_key][-1][1] if curve[nll_key] else None
     nonfinite = any(not math.isfinite(x) for x in losses)
     crashed_nonfinite = returncode != 0 and any(m in log_text for m in DIVERGED_MARKERS)
     above_start = first is not None and final is not None and final > first

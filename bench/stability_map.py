@@ -1,5 +1,7 @@
-"""Stability map: which post-LN MT models train, at which depth, with which optimizer and
-learning rate, without warmup -- stock post-LN, pre-LN, DeepNorm and σReparam variants side by side.
+"""Stability map: which post-LN models train, at which depth, with which optimizer and learning
+rate, without warmup -- stock post-LN, pre-LN, DeepNorm and σReparam variants side by side, for
+MT (an encoder-decoder `sigma_transformer`, N layers each side) or language modelling (a
+decoder-only `sigma_transformer_lm`, N layers), whichever the data folder holds.
 
 Each cell is one `fairseq-train` run (one thread) of a fixed number of updates on binarized data;
 its result is saved as it finishes (OUT/cells/*.json, log in OUT/logs/), so a rerun skips done
@@ -12,6 +14,10 @@ entropy of every model at the most telling optimizer) are written.
         --filter_splits train,valid,test --vocab_size 2000 --stop_stage 4)
     python bench/stability_map.py --data egs/l10n_en_de/mt1/data_short/bin --quick
     python bench/stability_map.py --data egs/l10n_en_de/mt1/data_short/bin --jobs 2   # full grid
+    # language modelling: a folder binarized with fairseq-preprocess --only-source (egs/doc_en/lm1 stage 3)
+    python bench/stability_map.py --data egs/doc_en/lm1/data/bin --out bench/out/stability_map_lm \
+        --depths 6,24 --models postln,preln,sigma_g=sigma0 --optimizers adam1e-3,adam3e-3,adam1e-2
+    python bench/stability_map.py --data ... --out ... --report-only   # table and figures of the saved cells
 
 Models and optimizers: bench/stability_cells.py; how a cell is judged: docs/stability.md.
 """
@@ -61,12 +67,16 @@ def parse_args(argv=None):
     ap.add_argument("--updates", type=int, help="updates per cell")
     ap.add_argument("--dim", type=int, default=64, help="model width (FFN = 2×dim, 4 heads)")
     ap.add_argument("--max-tokens", type=int, default=1024, help="tokens per update")
+    ap.add_argument("--tokens-per-sample", type=int, default=64,
+                    help="language modelling only: tokens per block (--sample-break-mode none)")
     ap.add_argument("--log-interval", type=int, default=25, help="updates between logged losses and entropy probes")
     ap.add_argument("--jobs", type=int, default=2, help="cells run at once, one thread each")
     ap.add_argument("--plateau-margin", type=float, default=0.5,
                     help="bits below the unigram entropy a final NLL must reach to count as off the plateau")
     ap.add_argument("--reanalyse", action="store_true",
                     help="judge the finished cells again from their logs (after changing --plateau-margin)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="run nothing: write the table and figures of the grid's saved cells (missing ones left out)")
     args = ap.parse_args(argv)
     preset = PRESETS["quick" if args.quick else "full"]
     for key, value in preset.items():
@@ -102,22 +112,33 @@ def grid(args) -> List[Cell]:
             for s in ints("seeds", args.seeds)]
 
 
-def data_languages(data: str):
+LM = "language_modeling"
+MT = "translation"
+# DeepNorm's β and α are defined for sigma_transformer's encoder-decoder only
+MT_ONLY_MODELS = ("deepnorm",)
+
+
+def data_kind(data: str) -> Tuple[str, str, str]:
+    """(task, training-target prefix, dictionary file) of a binarized folder: translation when it
+    holds train.SRC-TGT.TGT.idx, language modelling when it holds train.idx and dict.txt."""
     found = sorted(glob.glob(os.path.join(data, "train.*-*.*.idx")))
-    if not found:
-        raise MapError(f"--data {data}: no train.SRC-TGT.LANG.idx (binarize with fairseq-preprocess first)")
-    pair = os.path.basename(found[0]).split(".")[1]
-    src, tgt = pair.split("-")
-    return src, tgt
+    if found:
+        pair = os.path.basename(found[0]).split(".")[1]
+        src, tgt = pair.split("-")
+        return MT, f"train.{src}-{tgt}.{tgt}", f"dict.{tgt}.txt"
+    if os.path.exists(os.path.join(data, "train.idx")) and os.path.exists(os.path.join(data, "dict.txt")):
+        return LM, "train", "dict.txt"
+    raise MapError(f"--data {data}: neither train.SRC-TGT.LANG.idx (translation) nor train.idx with dict.txt "
+                   "(language modelling); binarize with fairseq-preprocess first")
 
 
-def target_bits(data: str, tgt_prefix: str) -> Tuple[float, float]:
+def target_bits(data: str, tgt_prefix: str, dict_name: str) -> Tuple[float, float]:
     """(entropy of the training targets' unigram distribution, end-of-sentence included; log2 of
     the target vocabulary, the loss — label-smoothed or not — of a uniform prediction), in bits."""
     from fairseq.data import Dictionary, data_utils
     # importing fairseq leaves the root logger at DEBUG (its INFO lines, matplotlib's font search)
     logging.getLogger().setLevel(logging.WARNING)
-    dictionary = Dictionary.load(os.path.join(data, f"dict.{tgt_prefix.rsplit('.', 1)[1]}.txt"))
+    dictionary = Dictionary.load(os.path.join(data, dict_name))
     dataset = data_utils.load_indexed_dataset(os.path.join(data, tgt_prefix), dictionary)
     if dataset is None:
         raise MapError(f"--data {data}: cannot read {tgt_prefix}")
@@ -127,14 +148,27 @@ def target_bits(data: str, tgt_prefix: str) -> Tuple[float, float]:
     return unigram_entropy_bits(dict(counts)), math.log2(len(dictionary))
 
 
+def model_flags(args, cell: Cell) -> List[str]:
+    """The task, architecture and size flags of a cell (everything but the model's own switches)."""
+    d = args.dim
+    if args.task == LM:
+        # transformer_lm is pre-LN as fairseq builds it: every LM cell starts from post-LN, and the
+        # model's own --sigma-layernorm (preln, sigma_noln), given after it, wins
+        return ["--task", LM, "--tokens-per-sample", str(args.tokens_per_sample), "--sample-break-mode", "none",
+                "--arch", "sigma_transformer_lm", "--decoder-layers", str(cell.depth),
+                "--decoder-embed-dim", str(d), "--decoder-ffn-embed-dim", str(2 * d),
+                "--decoder-attention-heads", "4", "--share-decoder-input-output-embed",
+                "--criterion", "cross_entropy_with_sigma", "--sigma-layernorm", "post"]
+    return ["--task", MT, "--arch", "sigma_transformer", "--encoder-layers", str(cell.depth),
+            "--decoder-layers", str(cell.depth), "--encoder-embed-dim", str(d), "--encoder-ffn-embed-dim", str(2 * d),
+            "--encoder-attention-heads", "4", "--decoder-attention-heads", "4", "--share-all-embeddings",
+            "--criterion", "label_smoothed_cross_entropy_with_sigma", "--label-smoothing", "0.1"]
+
+
 def train_command(args, cell: Cell, save_dir: str) -> List[str]:
     trainer = str(Path(sys.executable).parent / "fairseq-train")
-    d = args.dim
-    return [trainer, args.data, "--user-dir", str(ROOT / "sigma_plugin"), "--task", "translation",
-            "--arch", "sigma_transformer", "--encoder-layers", str(cell.depth), "--decoder-layers", str(cell.depth),
-            "--encoder-embed-dim", str(d), "--encoder-ffn-embed-dim", str(2 * d),
-            "--encoder-attention-heads", "4", "--decoder-attention-heads", "4", "--share-all-embeddings",
-            "--dropout", "0.1", "--criterion", "label_smoothed_cross_entropy_with_sigma", "--label-smoothing", "0.1",
+    return [trainer, args.data, "--user-dir", str(ROOT / "sigma_plugin"), *model_flags(args, cell),
+            "--dropout", "0.1",
             "--sigma-log-interval", str(args.log_interval), "--log-interval", str(args.log_interval),
             "--max-tokens", str(args.max_tokens), "--max-update", str(args.updates), "--no-save",
             "--save-dir", save_dir,  # --no-save still dumps crash.pt there when gradients go non-finite
@@ -146,8 +180,11 @@ def settings(args) -> Dict[str, object]:
     data = Path(args.data).resolve()
     # relative to the project when inside it, so saved cells stay valid in another clone
     data_key = str(data.relative_to(ROOT)) if data.is_relative_to(ROOT) else str(data)
-    return {"data": data_key, "updates": args.updates, "dim": args.dim,
+    kept = {"data": data_key, "updates": args.updates, "dim": args.dim,
             "max_tokens": args.max_tokens, "log_interval": args.log_interval}
+    if args.task == LM:
+        kept["tokens_per_sample"] = args.tokens_per_sample
+    return kept
 
 
 def run_cell(args, cell: Cell, unigram: float, uniform: float) -> CellResult:
@@ -207,12 +244,25 @@ def main(argv=None) -> int:
     cells = grid(args)
     if not os.path.isdir(args.data):
         raise MapError(f"--data {args.data}: no such folder")
-    src, tgt = data_languages(args.data)
+    args.task, target_prefix, dict_name = data_kind(args.data)
+    if args.task == LM:
+        mt_only = sorted({c.model for c in cells} & set(MT_ONLY_MODELS))
+        if mt_only:
+            raise MapError(f"--models: {', '.join(mt_only)} is defined for translation only; "
+                           f"{args.data} holds language-modelling data")
     out = Path(args.out)
     (out / "cells").mkdir(parents=True, exist_ok=True)
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    unigram, uniform = target_bits(args.data, f"train.{src}-{tgt}.{tgt}")
+    unigram, uniform = target_bits(args.data, target_prefix, dict_name)
     done = load_done(args, cells, uniform)
+    if args.report_only:
+        if not done:
+            raise MapError(f"--report-only: no saved cell of this grid and these settings in {out / 'cells'}")
+        from stability_report import write_report
+        paths = write_report(out, [done[c.key] for c in cells if c.key in done], unigram, args)
+        print(f"stability map: {len(done)} of {len(cells)} cells saved; table {paths[0]}; figures "
+              + ", ".join(str(p) for p in paths[1:]), flush=True)
+        return 0
     todo = [c for c in cells if c.key not in done]
     print(f"stability map: {len(cells)} cells ({len(done)} done, {len(todo)} to run, {args.jobs} at a time), "
           f"{args.updates} updates each; unigram entropy of the targets {unigram:.3f} bits; output {out}",

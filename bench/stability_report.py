@@ -14,6 +14,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def _is_lm(args) -> bool:
+    return getattr(args, "task", "translation") == "language_modeling"
+
+
+def depth_label(depth: int, args) -> str:
+    """'18L-18L' for an encoder-decoder, '24L' for a decoder-only LM."""
+    return f"{depth}L" if _is_lm(args) else f"{depth}L-{depth}L"
+
+
 def _ordered(values):
     seen = []
     for v in values:
@@ -54,7 +63,9 @@ def markdown(results: Sequence[dict], unigram: float, args) -> str:
     models = _ordered(r["cell"]["model"] for r in results)
     optimizers = _ordered(r["cell"]["optimizer"] for r in results)
     seeds = sorted({r["cell"]["seed"] for r in results})
-    lines = [f"Final training loss (bits, label-smoothed) after {args.updates} updates, d={args.dim}, "
+    what = (f"language model, {args.tokens_per_sample}-token blocks; cross-entropy" if _is_lm(args)
+            else "label-smoothed")
+    lines = [f"Final training loss (bits, {what}) after {args.updates} updates, d={args.dim}, "
              f"{args.max_tokens} tokens per update, no warmup, mean ± half-range over seeds {seeds}. "
              f"✓ = left the unigram plateau (final NLL ≤ {unigram:.2f} − {args.plateau_margin} bits; "
              f"a fraction when only some seeds did), ✗ = diverged (non-finite, final loss above the first, "
@@ -62,7 +73,7 @@ def markdown(results: Sequence[dict], unigram: float, args) -> str:
              f"! = crashed.", ""]
     for depth in depths:
         groups = _group(results, depth)
-        lines += [f"### {depth}L-{depth}L", "", "| model | " + " | ".join(optimizers) + " |",
+        lines += [f"### {depth_label(depth, args)}", "", "| model | " + " | ".join(optimizers) + " |",
                   "|---|" + "---|" * len(optimizers)]
         for m in models:
             cells = [summary_cell(groups[(m, o)])[1] if (m, o) in groups else "" for o in optimizers]
@@ -86,7 +97,7 @@ def markdown(results: Sequence[dict], unigram: float, args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def heatmap(results: Sequence[dict], depth: int, path: Path, unigram: float) -> None:
+def heatmap(results: Sequence[dict], depth: int, path: Path, unigram: float, args) -> None:
     groups = _group(results, depth)
     models = _ordered(r["cell"]["model"] for r in results)
     optimizers = _ordered(r["cell"]["optimizer"] for r in results)
@@ -113,7 +124,8 @@ def heatmap(results: Sequence[dict], depth: int, path: Path, unigram: float) -> 
                         color="white" if grid[i, j] > np.nanmean(grid) else "black")
     ax.set_xticks(range(len(optimizers)), optimizers, rotation=30, ha="right")
     ax.set_yticks(range(len(models)), models)
-    ax.set_title(f"{depth}L-{depth}L post-LN MT, no warmup: final loss (× diverged; unigram NLL {unigram:.2f})")
+    kind = "LM" if _is_lm(args) else "MT"
+    ax.set_title(f"{depth_label(depth, args)} {kind}, no warmup: final loss (× diverged; unigram NLL {unigram:.2f})")
     fig.colorbar(im, ax=ax, label="final training loss (bits)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -135,27 +147,29 @@ def telling_optimizer(results: Sequence[dict], depth: int) -> str:
     return best
 
 
-def curves(results: Sequence[dict], depth: int, optimizer: str, path: Path) -> None:
+def curves(results: Sequence[dict], depth: int, optimizer: str, path: Path, args) -> None:
     runs = [r for r in results if r["cell"]["depth"] == depth and r["cell"]["optimizer"] == optimizer]
     seed = min((r["cell"]["seed"] for r in runs), default=None)
     runs = [r for r in runs if r["cell"]["seed"] == seed]
     keys = ("loss", "entn_enc_self_min", "entn_dec_self_min", "entn_dec_cross_min")
-    fig, axes = plt.subplots(1, 4, figsize=(19, 4))
+    titles = ("training loss (bits)", "encoder self-attention", "decoder self-attention",
+              "decoder cross-attention")
+    if _is_lm(args):  # decoder-only: no encoder, no cross-attention
+        keys, titles = (keys[0], keys[2]), (titles[0], titles[2])
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.8 * len(keys), 4))
     for r in runs:
         label = r["cell"]["model"]
         for ax, key in zip(axes, keys):
             pts = r["curve"].get(key, [])
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, marker=".")
-    titles = ("training loss (bits)", "encoder self-attention", "decoder self-attention",
-              "decoder cross-attention")
     for ax in axes[1:]:
         ax.set_ylabel("lowest head entropy / log(keys)")
     for ax, title in zip(axes, titles):
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("update")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"{depth}L-{depth}L, {optimizer}, seed {seed}")
+    fig.suptitle(f"{depth_label(depth, args)}, {optimizer}, seed {seed}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -169,8 +183,8 @@ def write_report(out: Path, results: Sequence[dict], unigram: float, args) -> Li
     paths = [table]
     for depth in sorted({r["cell"]["depth"] for r in results}):
         hm = out / f"heatmap_{depth}L.png"
-        heatmap(results, depth, hm, unigram)
+        heatmap(results, depth, hm, unigram, args)
         cv = out / f"curves_{depth}L.png"
-        curves(results, depth, telling_optimizer(results, depth), cv)
+        curves(results, depth, telling_optimizer(results, depth), cv, args)
         paths += [hm, cv]
     return paths

@@ -105,3 +105,47 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
     res = subprocess.run([sys.executable, str(ROOT / "bench" / "stability_map.py"), "--data", str(tmp_path),
                           "--models", "nope"], capture_output=True, text=True)
     assert res.returncode == 2 and "--models: unknown nope" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_cross_entropy_log_without_nll_is_judged_by_its_loss():
+    # the LM's cross_entropy criterion logs no nll_loss: its loss is the NLL
+    text = "\n".join(f"x | train_inner | " + json.dumps({"num_updates": str(u), "loss": str(l)})
+                     for u, l in ((25, 10.0), (50, 8.0))) + "\n"
+    r = analyse(CELL, text, 0, 1.0, unigram_bits=9.0)
+    assert r.final_nll == 8.0 and r.left_plateau
+
+
+def _lm_data(tmp_path):
+    """A tiny --only-source binarized folder (language modelling), words as tokens."""
+    from test_lm_recipe import write_text
+    text = write_text(tmp_path / "text", {"train": 300, "valid": 20, "test": 20})
+    out = tmp_path / "lm_bin"
+    subprocess.run([str(Path(sys.executable).parent / "fairseq-preprocess"), "--only-source",
+                    "--trainpref", str(text / "train.txt"), "--validpref", str(text / "valid.txt"),
+                    "--destdir", str(out), "--workers", "1"], check=True, capture_output=True)
+    return out
+
+
+def test_language_modelling_grid_from_an_only_source_folder(tmp_path):
+    data = _lm_data(tmp_path)
+    out = tmp_path / "lm_map"
+    res = _map(data, out, "--tokens-per-sample", "16", models="postln,preln,sigma_g=sigma0")
+    assert res.returncode == 0, res.stdout + res.stderr
+    saved = json.loads((out / "cells" / "1L__sigma_g=sigma0__adam1e-2__s1.json").read_text())
+    assert saved["updates"] == 2 and saved["settings"]["tokens_per_sample"] == 16
+    assert "ent_dec_self_min" in saved["curve"] and saved["final_nll"] == saved["final_loss"]
+    table = (out / "table.md").read_text()
+    assert "### 1L\n" in table and "language model, 16-token blocks" in table
+    # every LM cell starts post-LN; the model's own switch (preln) wins
+    pre = (out / "logs" / "1L__preln__adam1e-2__s1.log").read_text()
+    post = (out / "logs" / "1L__postln__adam1e-2__s1.log").read_text()
+    assert "'_name': 'sigma_transformer_lm'" in pre
+    assert "sigma_layernorm': pre" in pre and "sigma_layernorm': post" in post
+    # the report alone, from the saved cells
+    (out / "table.md").unlink()
+    again = _map(data, out, "--tokens-per-sample", "16", "--report-only", models="postln,preln,sigma_g=sigma0")
+    assert again.returncode == 0 and "3 of 3 cells saved" in again.stdout and (out / "table.md").exists()
+    res = _map(data, out, "--tokens-per-sample", "16", models="deepnorm")
+    assert res.returncode == 2 and "deepnorm is defined for translation only" in res.stderr
+    res = _map(data, tmp_path / "empty", "--report-only")
+    assert res.returncode == 2 and "--report-only: no saved cell" in res.stderr
