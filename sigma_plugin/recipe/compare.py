@@ -5,7 +5,9 @@ JSON logs or TensorBoard folders -- e.g. stock post-LN vs σReparam at the same 
         --at 100,300,600 --keys loss,ent_enc_self_min,ent_dec_cross_min --output cmp.md
 
 A value is the last one logged at or before the requested update; — if none, or if the run's
-log ends before that update (a run that stopped early is not carried forward).
+log ends before that update (a run that stopped early is not carried forward). A key
+``valid:NAME`` reads the validation metric NAME (e.g. ``valid:loss``, ``valid:ppl``) instead of
+the training one.
 """
 import argparse
 import sys
@@ -23,15 +25,22 @@ def last_update(run) -> int:
     return max((u for series in run.train.values() for u in series), default=0)
 
 
+def series_of(run, key: str):
+    """{update: value} of a training key, or of a validation one written ``valid:NAME``."""
+    if key.startswith("valid:"):
+        return run.valid.get(key[len("valid:"):], {})
+    return run.train.get(key, {})
+
+
 def value_at(run, key: str, update: int):
     if update > last_update(run):
         return None
-    points = [(u, v) for u, v in sorted(run.train.get(key, {}).items()) if u <= update]
+    points = [(u, v) for u, v in sorted(series_of(run, key).items()) if u <= update]
     return points[-1][1] if points else None
 
 
 def first_last(run, key: str):
-    points = sorted(run.train.get(key, {}).items())
+    points = sorted(series_of(run, key).items())
     return (points[0], points[-1]) if points else (None, None)
 
 
@@ -53,7 +62,8 @@ def main(argv=None):
     ap.add_argument("runs", nargs="+", help="fairseq JSON logs or TensorBoard folders")
     ap.add_argument("--labels", help="comma-separated, one per run")
     ap.add_argument("--at", default="100,200,300,400,500,600", help="updates to report")
-    ap.add_argument("--keys", default="loss,ent_enc_self_min,ent_dec_self_min,ent_dec_cross_min,gamma_mean")
+    ap.add_argument("--keys", default="loss,ent_enc_self_min,ent_dec_self_min,ent_dec_cross_min,gamma_mean",
+                    help="training metrics, or valid:NAME for a validation one")
     ap.add_argument("--output", type=Path, help="also write the table here (markdown)")
     args = ap.parse_args(argv)
     labels = args.labels.split(",") if args.labels else [None] * len(args.runs)
