@@ -4,8 +4,9 @@
 # espeak-ng, espeak, flite and festival voices, dev/test voices never heard in training), train
 # small post-LN σReparam MT and ASR models with LARS (SGD with momentum and a layer-wise trust
 # ratio) and no warmup, score them (sacreBLEU BLEU/chrF; WER/CER, per voice) and plot attention
-# entropy.
-#   bash recipes/demo.sh [--workdir demo] [--only mt|asr]
+# entropy; and a small post-LN language model on Debian manuals (Adam, no warmup), σReparam beside
+# the same stock post-LN model, scored by perplexity.
+#   bash recipes/demo.sh [--workdir demo] [--only mt|lm|asr]
 # The terminal shows stage headers, progress bars and the final summary; each step's full output
 # goes to WORKDIR/logs/STEP.log (named at the end, and on an error with the log's last lines).
 # Every step resumes: rerunning after an interruption continues where it stopped.
@@ -20,12 +21,13 @@ only=all
 python=${PYTHON:-python}
 options=(workdir only python)
 parse_options "$@"
-case "$only" in all|mt|asr) ;; *) die "--only must be mt, asr or all (got '$only')" ;; esac
+case "$only" in all|mt|lm|asr) ;; *) die "--only must be mt, lm, asr or all (got '$only')" ;; esac
 mkdir -p "$workdir"; workdir=$(cd "$workdir" && pwd)
 export PYTHON=$python PYTHONPATH=$project_root${PYTHONPATH:+:$PYTHONPATH}
 command -v apt-get >/dev/null && command -v dpkg >/dev/null || die "the demo builds its corpora from \
 Debian packages and needs apt-get and dpkg (Debian/Ubuntu). Elsewhere, run the recipes on prepared data: \
-L10N_DATA=/path/with/{train,valid,test}.{en,de} egs/l10n_en_de/mt1/run.sh and TTS_ROOT=/librispeech/layout egs/tts_en/asr1/run.sh"
+L10N_DATA=/path/with/{train,valid,test}.{en,de} egs/l10n_en_de/mt1/run.sh, egs/doc_en/lm1/run.sh --text_dir DIR \
+and TTS_ROOT=/librispeech/layout egs/tts_en/asr1/run.sh"
 
 t0=$(date +%s); declare -A took logfile
 logdir=$workdir/logs
@@ -45,8 +47,9 @@ timed() {  # NAME LOG CMD...: run with its output in WORKDIR/logs/LOG.log (filte
 }
 
 mt_egs=$project_root/egs/l10n_en_de/mt1
+lm_egs=$project_root/egs/doc_en/lm1
 asr_egs=$project_root/egs/tts_en/asr1
-if [ "$only" != asr ]; then
+if [ "$only" = all ] || [ "$only" = mt ]; then
     export L10N_DATA=debian L10N_WORKDIR=$workdir/downloads/l10n
     timed "MT corpus + prep (stages 1-4)" mt_prep "$mt_egs/run.sh" --datadir "$workdir/mt/data" --expdir "$workdir/mt/exp" \
         --vocab_size 2000 --max_len 8 --filter_splits train,valid,test --stop_stage 4
@@ -56,7 +59,18 @@ if [ "$only" != asr ]; then
         --expdir "$workdir/mt/exp" --train_config "$mt_egs/conf/train_demo.yaml" --stage 6 --n_average 3 \
         --test_sets test --beam 4 --decode_args "--max-len-a 1.2 --max-len-b 10"
 fi
-if [ "$only" != mt ]; then
+if [ "$only" = all ] || [ "$only" = lm ]; then
+    # seven manuals with much prose for their size (8 MB of .debs, about 2 million words)
+    export DOC_EN_DATA=debian DOC_EN_WORKDIR=$workdir/downloads/doc_en \
+        DOC_EN_PACKAGES=postgresql-doc-15,exim4-doc-html,libreoffice-help-en-us,git-doc,debian-reference-en,debian-faq,maint-guide
+    lm=(--datadir "$workdir/lm/data" --expdir "$workdir/lm/exp" --vocab_size 2000)
+    timed "LM corpus + prep (stages 1-3)" lm_prep "$lm_egs/run.sh" "${lm[@]}" --stop_stage 3
+    for conf in train_demo train_demo_stock_postln; do
+        timed "LM $conf (stages 4-7)" "lm_$conf" "$lm_egs/run.sh" "${lm[@]}" --stage 4 \
+            --train_config "$lm_egs/conf/$conf.yaml" --n_average 3
+    done
+fi
+if [ "$only" = all ] || [ "$only" = asr ]; then
     export TTS_ROOT=$workdir/LibriSpeech
     l10n=$workdir/downloads/l10n
     # the sentences: the English side of the MT corpus (built here when the MT half did not run);

@@ -22,6 +22,10 @@ def write_outputs(root):
     (asr / "dev-tts/hyp_ref.tsv").write_text("id\tref\thyp\nu1\tHELLO WORLD\tHELLO WORD\nu2\tGOOD\tGOOD\n")
     (asr / "dev-tts/per_voice.tsv").write_text("voice\tutts\twords\twer\tchars\tcer\n"
                                               "flite:awb\t1\t2\t50.0\t11\t9.09\nespeak:en-wm+f5\t1\t1\t0.0\t4\t0.0\n")
+    lm = root / "lm/exp/train_demo/eval_test"
+    lm.mkdir(parents=True)
+    (lm / "results.json").write_text(json.dumps({"name": "train_demo/test", "ppl_per_token": 61.234,
+                                                 "ppl_per_word": 150.06, "tokens": 900, "words": 700}))
     beam = root / "asr/exp/train_demo/decode_checkpoint_avg_ctc_beam5"
     (beam / "dev-tts").mkdir(parents=True)
     (beam / "RESULTS.tsv").write_text("subset\twer\tcer\ndev-tts\t20.0\t8.25\n")
@@ -38,6 +42,7 @@ def test_table_and_examples(tmp_path):
     out = summary(tmp_path, "--examples", "1")
     table = [" ".join(line.split()[:7]) for line in out.splitlines()]
     assert "MT train_demo/test BLEU 12.35 chrF 40.10" in [" ".join(line.split()[:6]) for line in out.splitlines()]
+    assert "LM train_demo/test perplexity 61.2/token 150.1/word" in [" ".join(line.split()[:5]) for line in out.splitlines()]
     # one row per decoding of the ASR model
     assert "ASR train_demo/dev-tts avg_ctc_beam5 WER 20.00 CER 8.25" in table
     assert "ASR train_demo/dev-tts avg_ctc_greedy WER 25.00 CER 10.50" in table
@@ -87,6 +92,7 @@ def test_console_shows_headers_bars_validation_and_errors_only():
               "fbank train: 100%|##########| 20/20 [00:02<00:00, 9.9utt/s]\n",
               "2026-01-01 | INFO | sigma_plugin.asr.prep_fbank | train: 20 utterances\n",
               FAIRSEQ[:90], FAIRSEQ[90:],                      # a line split across reads
+              "train_demo/test: perplexity 122.06 per token (17,819 tokens), 1985.81 per word (10,949 words)\n",
               "2026-01-01 | asr.sh | error: decoding dev-tts failed; see x.log\n"]
     plain = run_console(chunks, tty=False)
     assert plain.splitlines() == [
@@ -94,6 +100,7 @@ def test_console_shows_headers_bars_validation_and_errors_only():
         "fbank train: 100%|##########| 20/20 [00:02<00:00, 9.9utt/s]",
         "  training: update 200/400 [##########..........] epoch 2  loss 3.1",
         "  validation on dev-tts: epoch 2  update 200  loss 3.5  ctc_tok_err 91.1",
+        "train_demo/test: perplexity 122.06 per token (17,819 tokens), 1985.81 per word (10,949 words)",
         "2026-01-01 | asr.sh | error: decoding dev-tts failed; see x.log"]
     tty = run_console(chunks, tty=True)
     assert "\rfbank train:  50%|#####" in tty and "\r  training: update 100/400 [#####" in tty

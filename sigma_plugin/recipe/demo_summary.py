@@ -30,6 +30,13 @@ def mt_rows(workdir: Path):
                str(res.parents[1] / "plots"))
 
 
+def lm_rows(workdir: Path):
+    for res in sorted(workdir.glob("lm/exp/*/eval_*/results.json")):
+        r = json.loads(res.read_text(encoding="utf-8"))
+        yield ("LM " + r["name"], f"perplexity {r['ppl_per_token']:.1f}/token  {r['ppl_per_word']:.1f}/word",
+               str(res.parent), str(res.parents[1] / "plots"))
+
+
 def decoding_of(decode_dir: Path) -> str:
     """decode_checkpoint_avg_ctc_beam5 -> avg_ctc_beam5: the checkpoint and the decoding method
     (the ASR recipe's decode folder names)."""
@@ -119,7 +126,7 @@ def print_examples(workdir: Path, n: int):
 
 # ---- the demo's terminal ----------------------------------------------------------------
 
-SHOWN = re.compile(r"==== stage |\| error: |^error: |: error: |^\S+Error: ")
+SHOWN = re.compile(r"==== stage |\| error: |^error: |: error: |^\S+Error: |^\S+: perplexity [\d.]+ per token")
 BAR = re.compile(r"\d+%\|.*\|\s*\d+/\d+")                      # a tqdm progress bar
 MAX_UPDATE = re.compile(r"'max_update': (\d+)")                   # fairseq's printed config
 FAIRSEQ_JSON = re.compile(r"\| ([\w.-]+) \| (\{.*\})\s*$")             # tag: train_inner, train, or the valid subset
@@ -231,7 +238,7 @@ def main(argv=None):
     if args.console:
         console(args.console)
         return
-    rows = list(mt_rows(args.workdir)) + list(asr_rows(args.workdir))
+    rows = list(mt_rows(args.workdir)) + list(lm_rows(args.workdir)) + list(asr_rows(args.workdir))
     if not rows:
         print(f"demo_summary: no results under {args.workdir} yet")
         return

@@ -9,3 +9,6 @@ DOC_EN_WORKDIR=${DOC_EN_WORKDIR:-downloads/doc_en}
 # Debian build only: keep at most this many documents (a small slice, chosen by a stable hash);
 # empty = all.
 DOC_EN_MAX_DOCS=${DOC_EN_MAX_DOCS:-}
+# Debian build only: comma-separated Debian packages to build from instead of the built-in list
+# of 94 (e.g. the demo's nine small manuals); empty = the built-in list.
+DOC_EN_PACKAGES=${DOC_EN_PACKAGES:-}
