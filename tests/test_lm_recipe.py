@@ -236,3 +236,29 @@ def test_perplexity_per_word_is_the_same_likelihood_over_words_and_line_ends(tmp
 
 def test_wikitext103_readme_says_it_has_not_been_run_here():
     assert "has not been run here" in " ".join((WIKI / "README.md").read_text().split())
+
+
+def test_debian_build_passes_the_package_list_and_keeps_each_choice_apart(tmp_path):
+    """local/data.sh with DOC_EN_DATA=debian: DOC_EN_PACKAGES and DOC_EN_MAX_DOCS reach the builder,
+    each choice of documents gets its own output folder (no rebuild over another choice)."""
+    calls = tmp_path / "calls.txt"
+    fake = tmp_path / "fake_python"
+    fake.write_text(f"""#!/usr/bin/env bash
+echo "$*" >> {calls}
+out=""; while [ $# -gt 0 ]; do [ "$1" = --out ] && out=$2; shift; done
+mkdir -p "$out"; for s in train valid test; do echo "Some prose for $s." > "$out/$s.txt"; done
+""")
+    fake.chmod(0o755)
+
+    def data(packages, dest):
+        dest.mkdir()
+        env = dict(os.environ, PYTHON=str(fake), DOC_EN_DATA="debian", DOC_EN_WORKDIR=str(tmp_path / "w"),
+                   DOC_EN_PACKAGES=packages, DOC_EN_MAX_DOCS="")
+        subprocess.run([str(EGS / "local" / "data.sh"), str(dest)], env=env, check=True, capture_output=True)
+        assert (dest / "train.txt").read_text() == "Some prose for train.\n"
+
+    data("", tmp_path / "a")
+    data("git-doc,maint-guide", tmp_path / "b")
+    first, second = calls.read_text().splitlines()
+    assert "--packages" not in first and first.endswith(f"--out {tmp_path}/w/corpus")
+    assert "--packages git-doc,maint-guide" in second and f"--out {tmp_path}/w/corpus_packages" in second

@@ -52,7 +52,8 @@ done
 [ ${#names[@]} -gt 0 ] || { echo "tune.sh: --only $only names no candidate" >&2; exit 2; }
 present=() labels=()
 for i in "${!names[@]}"; do
-    [ -f "${logs[$i]}" ] && { present+=("${logs[$i]}"); labels+=("${names[$i]}"); }
+    # a candidate still starting has no training line yet
+    grep -qs "| train_inner |" "${logs[$i]}" && { present+=("${logs[$i]}"); labels+=("${names[$i]}"); }
 done
 [ ${#present[@]} -gt 0 ] || { echo "tune.sh: no candidate has run yet" >&2; exit 2; }
 "$python" -m sigma_plugin.recipe.compare "${present[@]}" --labels "$(IFS=,; echo "${labels[*]}")" \
