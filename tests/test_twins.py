@@ -182,6 +182,12 @@ def test_layernorm_flag_overrides_the_arch_function(data):
         task = tasks.setup_task(args)
         model = task.build_model(args)
         assert model.decoder.layers[0].normalize_before is pre, flag
+    # plain transformer_lm is its dataclass, not base_lm_architecture: post-LN as fairseq builds it
+    argv = [str(data["lm"]), "--user-dir", USER_DIR, "--task", "language_modeling", "--arch", "sigma_transformer_lm",
+            "--decoder-layers", "1", "--decoder-embed-dim", "32", "--cpu"]
+    args = options.parse_args_and_arch(options.get_training_parser(), argv)
+    model = tasks.setup_task(args).build_model(args)
+    assert model.decoder.layers[0].normalize_before is False and model.decoder.layer_norm is None
 
 
 @pytest.mark.slow

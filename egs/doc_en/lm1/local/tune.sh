@@ -38,6 +38,9 @@ candidates=(
     "sigma_lr4e-3|$sigma|--lr 4e-3"
     "stock_lr1e-3_w300|$stock|--lr 1e-3 --warmup-updates 300"
     "stock_lr2e-3_w300|$stock|--lr 2e-3 --warmup-updates 300"
+    # the stock command's best setting with the LayerNorm fairseq's transformer_lm_* archs use:
+    # --arch transformer_lm itself builds post-LN (see README)
+    "stockpreln_lr1e-3_w100|$stock|--lr 1e-3 --warmup-updates 100 --sigma-layernorm pre"
 )
 
 names=() logs=()
