@@ -205,12 +205,12 @@ def test_wikitext103_layout_is_read_as_words(text, tmp_path):
 def test_shipped_lm_configs_parse(tmp_path):
     from sigma_plugin.recipe.conf import check_flags, load_conf, to_flags
     confs = sorted(EGS.glob("conf/*.yaml")) + sorted(WIKI.glob("conf/*.yaml"))
-    assert len(confs) == 5
+    assert len(confs) == 7
     for path in confs:
         conf = load_conf(path)
         check_flags(to_flags(conf, str(path)), str(tmp_path), str(path))  # raises StepError naming the file
         assert conf["task"] == "language_modeling" and conf["arch"].startswith("sigma_transformer_lm")
-    stock = load_conf(EGS / "conf" / "train_stock_preln_adam_warmup.yaml")
+    stock = load_conf(EGS / "conf" / "train_stock_adam_warmup.yaml")
     assert stock["sigma-reparam"] == "none" and stock["sigma-layernorm"] == "stock" and stock["warmup-updates"] > 0
     default = load_conf(EGS / "conf" / "train_sigma_postln_adam.yaml")
     assert default["sigma-layernorm"] == "post" and "warmup-updates" not in default

@@ -3,7 +3,7 @@
 # with σReparam.
 #   ./run.sh                                   # all stages: σReparam post-LN 6L d=256 LM, Adam, no warmup,
 #                                              # 2,000 updates (conf/train_sigma_postln_adam.yaml)
-#   ./run.sh --stage 4 --train_config conf/train_stock_preln_adam_warmup.yaml   # stock fairseq transformer_lm
+#   ./run.sh --stage 4 --train_config conf/train_stock_adam_warmup.yaml   # stock fairseq transformer_lm
 #   ./run.sh --text_dir DIR                    # your own text: DIR/{train,valid,test}.txt
 #   ./run.sh --stage 6 --eval_text FILE        # also score FILE (perplexity beside valid/test)
 # Options are those of recipes/lm.sh; corpus location in db.sh (DOC_EN_DATA=...).

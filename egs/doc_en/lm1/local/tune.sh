@@ -27,7 +27,7 @@ done
 python=${PYTHON:-python}
 
 sigma=conf/train_sigma_postln_adam.yaml
-stock=conf/train_stock_preln_adam_warmup.yaml
+stock=conf/train_stock_adam_warmup.yaml
 # name | config | training arguments (each side gets the learning rates around its config's own)
 candidates=(
     "sigma_lr2e-3|$sigma|--lr 2e-3"
