@@ -234,3 +234,16 @@ def test_score_mt_against_the_raw_lines_named_by_ids(tmp_path):
                           "--ref", str(tmp_path / "raw"), "--ref-lines", str(tmp_path / "ids"),
                           "--output", str(tmp_path / "r.json")], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 2 and "ids:2: '7' is not a line number" in res.stderr
+
+
+def test_compare_reads_validation_metrics_with_a_valid_prefix(tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text(
+        '2026-01-01 | INFO | train_inner | {"epoch": 1, "loss": "9.0", "num_updates": "100"}\n'
+        '2026-01-01 | INFO | valid | {"epoch": 1, "valid_loss": "8.5", "valid_num_updates": "100"}\n'
+        '2026-01-01 | INFO | train_inner | {"epoch": 1, "loss": "8.0", "num_updates": "200"}\n'
+        '2026-01-01 | INFO | valid | {"epoch": 1, "valid_loss": "7.5", "valid_num_updates": "200"}\n')
+    res = subprocess.run([sys.executable, "-m", "sigma_plugin.recipe.compare", str(log), "--labels", "a",
+                          "--at", "100,200", "--keys", "valid:loss,loss"], capture_output=True, text=True, check=True)
+    rows = [line for line in res.stdout.splitlines() if line.startswith("| a |")]
+    assert rows[0].startswith("| a | valid:loss | 8.500 | 7.500 |") and rows[1].startswith("| a | loss | 9.000 | 8.000 |")
