@@ -152,8 +152,8 @@ def model_flags(args, cell: Cell) -> List[str]:
     """The task, architecture and size flags of a cell (everything but the model's own switches)."""
     d = args.dim
     if args.task == LM:
-        # transformer_lm is pre-LN as fairseq builds it: every LM cell starts from post-LN, and the
-        # model's own --sigma-layernorm (preln, sigma_noln), given after it, wins
+        # every LM cell is post-LN unless the model's own --sigma-layernorm (preln, sigma_noln),
+        # given after this one, says otherwise
         return ["--task", LM, "--tokens-per-sample", str(args.tokens_per_sample), "--sample-break-mode", "none",
                 "--arch", "sigma_transformer_lm", "--decoder-layers", str(cell.depth),
                 "--decoder-embed-dim", str(d), "--decoder-ffn-embed-dim", str(2 * d),

@@ -10,5 +10,5 @@ DOC_EN_WORKDIR=${DOC_EN_WORKDIR:-downloads/doc_en}
 # empty = all.
 DOC_EN_MAX_DOCS=${DOC_EN_MAX_DOCS:-}
 # Debian build only: comma-separated Debian packages to build from instead of the built-in list
-# of 94 (e.g. the demo's nine small manuals); empty = the built-in list.
+# of 94 (e.g. the demo's seven manuals); empty = the built-in list.
 DOC_EN_PACKAGES=${DOC_EN_PACKAGES:-}

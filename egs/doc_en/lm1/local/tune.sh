@@ -24,6 +24,7 @@ while [ $# -gt 0 ]; do
         *) echo "tune.sh: unknown option $1 (known: --updates N, --datadir DIR, --only A,B, --report)" >&2; exit 2 ;;
     esac
 done
+[[ $updates =~ ^[0-9]+$ ]] && [ "$updates" -ge 2 ] || { echo "tune.sh: --updates must be a whole number ≥ 2 (got '$updates')" >&2; exit 2; }
 python=${PYTHON:-python}
 
 sigma=conf/train_sigma_postln_adam.yaml
